@@ -1,17 +1,29 @@
+// Command o365connect streams the Microsoft 365 unified audit log into Kafka.
 package main
 
 import (
 	"context"
 
-	_ "github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	_ "github.com/redpanda-data/benthos/v4/public/components/io"
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 	"github.com/redpanda-data/benthos/v4/public/service"
-	_ "github.com/twmb/franz-go/pkg/kadm"
-	_ "github.com/twmb/franz-go/pkg/kfake"
-	_ "github.com/twmb/franz-go/pkg/kgo"
+
+	_ "github.com/o365connect/o365connect/input"
+	_ "github.com/o365connect/o365connect/output/kafka"
+	_ "github.com/o365connect/o365connect/processor"
+	_ "github.com/o365connect/o365connect/resources"
+)
+
+// Version and DateBuilt are set at build time with -ldflags.
+var (
+	Version   = "dev"
+	DateBuilt = "unknown"
 )
 
 func main() {
-	service.RunCLI(context.Background())
+	service.RunCLI(context.Background(),
+		service.CLIOptSetBinaryName("o365connect"),
+		service.CLIOptSetProductName("o365connect"),
+		service.CLIOptSetVersion(Version, DateBuilt),
+	)
 }

@@ -1,0 +1,2 @@
+// Package input registers the office365_activity Benthos input.
+package input

@@ -1,0 +1,2 @@
+// Package kafka registers the kafka_franz output, written on franz-go.
+package kafka

@@ -1,0 +1,2 @@
+// Package processor registers o365connect's Benthos processors.
+package processor

@@ -1,0 +1,2 @@
+// Package resources registers o365connect's cache resources and embeds its Bloblang mappings.
+package resources
