@@ -5,7 +5,7 @@
 // blob retrieval as a stream with a streaming record decoder, and a typed
 // APIError whose Action says what a caller should do with each AF code.
 //
-// CONTRACT (written before the implementation so that the input package can be
-// built in parallel): the exported identifiers below are what the input uses.
-// Implementations may add exported identifiers but must keep these.
+// References to management-api.md sections (§n) point at the shared summary
+// of the API (docs/management-api.md); [BEATS] marks behaviour learnt from
+// Elastic Beats' o365audit input.
 package o365api
