@@ -20,8 +20,8 @@ type Subscription struct {
 // ContentItem is one available content blob from subscriptions/content.
 type ContentItem struct {
 	ContentType       string
-	ContentID         string // opaque; contains '$'
-	ContentURI        string // use verbatim with FetchBlob
+	ContentID         string    // opaque; contains '$'
+	ContentURI        string    // use verbatim with FetchBlob
 	ContentCreated    time.Time // UTC
 	ContentExpiration time.Time // UTC; zero when absent or unparseable
 }
