@@ -238,7 +238,10 @@ func (c *Client) do(ctx context.Context, op, method, target string) (*http.Respo
 		var apiErr *APIError
 		switch {
 		case ctx.Err() != nil:
-			return nil, err
+			if errors.Is(err, ctx.Err()) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w (last failure: %w)", ctx.Err(), err)
 		case errors.As(err, &apiErr):
 			switch apiErr.Action() {
 			case ActionRefreshToken:
