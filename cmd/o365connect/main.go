@@ -25,5 +25,7 @@ func main() {
 		service.CLIOptSetBinaryName("o365connect"),
 		service.CLIOptSetProductName("o365connect"),
 		service.CLIOptSetVersion(Version, DateBuilt),
+		service.CLIOptAddCommand(simulateCommand()),
+		service.CLIOptAddCommand(demoCommand()),
 	)
 }
