@@ -330,8 +330,9 @@ func franzConfigFromParsed(conf *service.ParsedConfig) (*franzConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %q is not a size such as 1MB: %w", kfFieldMaxMessageBytes, rawMax, err)
 	}
-	if maxBytes == 0 || maxBytes > math.MaxInt32 {
-		return nil, fmt.Errorf("%s: %q must be between 1B and 2GiB", kfFieldMaxMessageBytes, rawMax)
+	// franz-go refuses batch limits under 512 bytes (a record batch header alone is 61).
+	if maxBytes < 512 || maxBytes > math.MaxInt32 {
+		return nil, fmt.Errorf("%s: %q must be between 512B and 2GiB", kfFieldMaxMessageBytes, rawMax)
 	}
 	cfg.maxMessageBytes = int32(maxBytes)
 

@@ -92,7 +92,7 @@ func (o *franzOutput) Connect(ctx context.Context) error {
 	defer cancel()
 	if err := client.Ping(pingCtx); err != nil {
 		client.Close()
-		return fmt.Errorf("connecting to %s %s: %w", kfFieldSeedBrokers, strings.Join(o.cfg.seedBrokers, ","), err)
+		return fmt.Errorf("connecting to %s %s%s: %w", kfFieldSeedBrokers, strings.Join(o.cfg.seedBrokers, ","), o.authSummary(), err)
 	}
 	admin := kadm.NewClient(client)
 
@@ -159,6 +159,19 @@ func (o *franzOutput) Close(context.Context) error {
 		client.Close()
 	}
 	return nil
+}
+
+// authSummary names the SASL mechanisms and users (never passwords) for connect errors: some
+// brokers answer a rejected login by closing the connection, which alone reads as a bare EOF.
+func (o *franzOutput) authSummary() string {
+	if len(o.cfg.sasl) == 0 {
+		return ""
+	}
+	parts := make([]string, len(o.cfg.sasl))
+	for i, s := range o.cfg.sasl {
+		parts[i] = s.mechanism + " as " + s.username
+	}
+	return " with SASL " + strings.Join(parts, ", ")
 }
 
 func (o *franzOutput) clientOpts() ([]kgo.Opt, error) {
