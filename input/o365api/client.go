@@ -26,11 +26,15 @@ const (
 
 // Config configures a Client for one tenant.
 type Config struct {
-	TenantID    string
+	TenantID    string // the tenant's GUID (not its domain name)
 	PublisherID string // PublisherIdentifier on every request; defaults to TenantID
 	APIURL      string // scheme + host; the client appends /api/v1.0/{tenant}/activity/feed/...
-	HTTPClient  *http.Client
-	Tokens      TokenSource
+	// HTTPClient defaults to one with a response-header timeout. A client
+	// given here should not set Timeout: it would cut blobs mid-stream.
+	HTTPClient *http.Client
+	// Tokens supplies bearer tokens; failing to get one is returned at once,
+	// not retried here.
+	Tokens TokenSource
 	// RequestsPerMinute paces every request of this client (the tenant's
 	// budget, shared by its content types). 0 means no pacing.
 	RequestsPerMinute int

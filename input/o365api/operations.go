@@ -88,8 +88,9 @@ func (c *Client) StopSubscription(ctx context.Context, contentType string) error
 // [start, end) and calls page once per page, in order. Both times zero lists
 // the service's default (about the last 24 hours). Next pages are followed
 // verbatim from the NextPageUri (or NextPageUrl) header, re-adding
-// PublisherIdentifier, and refused when they name a host other than the
-// API's. An error returned by page stops the listing and is returned as is.
+// PublisherIdentifier; a response whose next page names a host other than
+// the API's is an error, and its page is not delivered. An error returned by
+// page stops the listing and is returned as is.
 func (c *Client) ListContent(ctx context.Context, contentType string, start, end time.Time, page func([]ContentItem) error) error {
 	query := url.Values{"contentType": {contentType}}
 	switch {
