@@ -274,14 +274,18 @@ func TestRetries(t *testing.T) {
 			wantInvalid:  []string{"token-1", "token-2"},
 		},
 		{
-			name:         "AF10001 fails at once even as 401",
-			respond:      func(w http.ResponseWriter, _ int) { writeAF(w, http.StatusUnauthorized, "AF10001", "The permission set () sent in the request does not include the expected permission.") },
+			name: "AF10001 fails at once even as 401",
+			respond: func(w http.ResponseWriter, _ int) {
+				writeAF(w, http.StatusUnauthorized, "AF10001", "The permission set () sent in the request does not include the expected permission.")
+			},
 			wantRequests: 1,
 			wantErr:      "list_subscriptions: HTTP 401 AF10001: The permission set",
 		},
 		{
-			name:         "AF20022 is not retried",
-			respond:      func(w http.ResponseWriter, _ int) { writeAF(w, http.StatusBadRequest, "AF20022", "No subscription found for the specified content type") },
+			name: "AF20022 is not retried",
+			respond: func(w http.ResponseWriter, _ int) {
+				writeAF(w, http.StatusBadRequest, "AF20022", "No subscription found for the specified content type")
+			},
 			wantRequests: 1,
 			wantErr:      "HTTP 400 AF20022",
 		},

@@ -111,12 +111,12 @@ func TestNewAPIErrorParsesBodies(t *testing.T) {
 			wantError:   "list_content: HTTP 429 AF429: Too many requests.",
 		},
 		{
-			name:        "Retry-After as an HTTP date",
-			status:      503,
-			header:      http.Header{"Retry-After": {now.Add(90 * time.Second).Format(http.TimeFormat)}},
-			body:        ``,
-			wantRetry:   90 * time.Second,
-			wantError:   "list_content: HTTP 503",
+			name:      "Retry-After as an HTTP date",
+			status:    503,
+			header:    http.Header{"Retry-After": {now.Add(90 * time.Second).Format(http.TimeFormat)}},
+			body:      ``,
+			wantRetry: 90 * time.Second,
+			wantError: "list_content: HTTP 503",
 		},
 		{
 			name:   "Retry-After unreadable",
