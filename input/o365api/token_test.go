@@ -307,3 +307,34 @@ func TestNewMSALTokenSourceRefusesBadCredentials(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "login URL is empty")
 }
+
+// TestMSALTokenSourceConcurrent401s runs several requests at once whose
+// first token is rejected, for the race detector and for the outcome.
+func TestMSALTokenSourceConcurrent401s(t *testing.T) {
+	ts := newTokenServer(t, nil)
+	cfg := msalConfigFor(ts)
+	cfg.ClientSecret = testSecret
+	src, err := NewMSALTokenSource(cfg)
+	require.NoError(t, err)
+	api := newFakeAPI(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		if r.Header.Get("Authorization") == "Bearer access-1" {
+			writeJSON(w, http.StatusUnauthorized, `{"Message":"Authorization has been denied for this request."}`)
+			return
+		}
+		writeJSON(w, http.StatusOK, `[]`)
+	})
+	c := newTestClient(t, api, src)
+	const workers = 8
+
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	for i := range workers {
+		wg.Go(func() { _, errs[i] = c.ListSubscriptions(t.Context()) })
+	}
+	wg.Wait()
+
+	for i, err := range errs {
+		assert.NoError(t, err, "worker %d", i)
+	}
+	assert.LessOrEqual(t, ts.requests.Load(), int32(1+workers), "at most one refetch per rejected request")
+}
