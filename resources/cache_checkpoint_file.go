@@ -53,7 +53,9 @@ full disk in the middle of a write leaves a truncated checkpoint behind.
 - Removes temp files left behind by a crash when it starts. A directory must therefore belong to a
   single `+"`checkpoint_file`"+` resource in a single process.
 
-The directory is created (mode 0700) if it does not exist; items are written with mode 0600.
+The directory is created (mode 0700) if it does not exist; items are written with mode 0600. Like every
+cache resource it is opened on first use, so an unusable directory is reported by the first
+component that reads or writes a checkpoint, with the path in the error.
 
 TTLs are ignored: checkpoints must never expire, and an item stays until it is overwritten or
 deleted. Errors name the directory and the key, as keys are not secret.`).
