@@ -74,7 +74,7 @@ type Config struct {
 	// RecordsPerBlob is the average number of records of a blob (default
 	// 20); it varies deterministically per blob, some blobs hold 1 record.
 	RecordsPerBlob int
-	// DuplicatesEvery, when > 0, makes every Nth blob of a content type
+	// DuplicatesEvery, when >= 2, makes every Nth blob of a content type
 	// repeat up to 2 records of its predecessor (same Id), as the real feed
 	// does (mgmt-api §3.6). ExpectedRecord.Duplicate marks the repeats.
 	DuplicatesEvery int
@@ -169,6 +169,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.RecordsPerBlob < 0 {
 		return nil, fmt.Errorf("records per blob %d is negative", cfg.RecordsPerBlob)
+	}
+	if cfg.DuplicatesEvery == 1 || cfg.DuplicatesEvery < 0 {
+		// Every blob repeating its predecessor would chain back to blob 0.
+		return nil, fmt.Errorf("duplicates every %d: must be 0 (off) or >= 2", cfg.DuplicatesEvery)
 	}
 	if cfg.HugeBlobContentType == "" {
 		cfg.HugeBlobContentType = ContentTypeGeneral
