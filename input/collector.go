@@ -66,6 +66,13 @@ func newOffice365ActivityInput(cfg office365ActivityConfig, mgr *service.Resourc
 // newAPIClient builds the MSAL token source and the API client, sharing one
 // HTTP client (and so one TLS configuration) between the two hosts.
 func newAPIClient(cfg office365ActivityConfig, observe func(o365api.RequestEvent)) (*o365api.Client, error) {
+	client, _, err := newAPIClientAndTokens(cfg, observe)
+	return client, err
+}
+
+// newAPIClientAndTokens is newAPIClient that also returns the token source,
+// for the operator commands that inspect the token itself.
+func newAPIClientAndTokens(cfg office365ActivityConfig, observe func(o365api.RequestEvent)) (*o365api.Client, o365api.TokenSource, error) {
 	httpClient := cfg.httpClient()
 	tokens, err := o365api.NewMSALTokenSource(o365api.MSALConfig{
 		TenantID:                 cfg.TenantID,
@@ -78,9 +85,9 @@ func newAPIClient(cfg office365ActivityConfig, observe func(o365api.RequestEvent
 		DisableInstanceDiscovery: cfg.CustomLoginURL,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("creating token source: %w", err)
+		return nil, nil, fmt.Errorf("creating token source: %w", err)
 	}
-	return o365api.New(o365api.Config{
+	client, err := o365api.New(o365api.Config{
 		TenantID:          cfg.TenantID,
 		PublisherID:       cfg.PublisherID,
 		APIURL:            cfg.Endpoints.APIURL,
@@ -89,6 +96,7 @@ func newAPIClient(cfg office365ActivityConfig, observe func(o365api.RequestEvent
 		RequestsPerMinute: cfg.MaxRequestsPerMinute,
 		Observe:           observe,
 	})
+	return client, tokens, err
 }
 
 // Connect checks credentials and subscriptions, loads the checkpoints and
