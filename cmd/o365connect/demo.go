@@ -65,7 +65,7 @@ func runDemo(ctx context.Context, dir string, timeout time.Duration, logLevel st
 		"O365_LOG_LEVEL":     logLevel,
 	}
 	builder := service.NewStreamBuilder()
-	builder.SetEnvVarLookupFunc(func(_ context.Context, name string) (string, bool) {
+	builder.SetEnvVarLookupFunc(func(name string) (string, bool) {
 		if v, ok := env[name]; ok {
 			return v, true
 		}

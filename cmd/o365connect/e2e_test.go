@@ -74,7 +74,7 @@ func readTopics(t *testing.T, dir string) map[string][]deliveredLine {
 	return out
 }
 
-func countLines(topics map[string][]deliveredLine) int {
+func countDelivered(topics map[string][]deliveredLine) int {
 	n := 0
 	for _, ls := range topics {
 		n += len(ls)
@@ -118,11 +118,11 @@ func waitForLines(t *testing.T, dir string, want int, timeout time.Duration) map
 	deadline := time.Now().Add(timeout)
 	for {
 		topics := readTopics(t, dir)
-		if countLines(topics) >= want {
+		if countDelivered(topics) >= want {
 			return topics
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d records landed within %v", countLines(topics), want, timeout)
+			t.Fatalf("only %d of %d records landed within %v", countDelivered(topics), want, timeout)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
