@@ -27,5 +27,7 @@ func main() {
 		service.CLIOptSetVersion(Version, DateBuilt),
 		service.CLIOptAddCommand(simulateCommand()),
 		service.CLIOptAddCommand(demoCommand()),
+		service.CLIOptAddCommand(checkCommand()),
+		service.CLIOptAddCommand(subscriptionsCommand()),
 	)
 }
