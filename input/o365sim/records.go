@@ -128,7 +128,7 @@ func (s *Server) writeRecord(w *jw, b *blob, j int, dlpDetails bool) {
 	src, own, _ := resolve(b, j)
 	r := rng{s: mix(src.key, uint64(own))}
 	m := drawMeta(&r, src)
-	u := s.user(r.intn(len(firstNames) * len(lastNames)))
+	u := &s.users[r.intn(len(s.users))]
 	w.obj()
 	w.kstr("CreationTime", m.creation.Format("2006-01-02T15:04:05"))
 	w.kstr("Id", m.id)
@@ -227,7 +227,7 @@ func writeClientIP(w *jw, r *rng, copilot bool) string {
 	return bare
 }
 
-func (s *Server) writeAAD(w *jw, r *rng, m recordMeta, u user, ip string) {
+func (s *Server) writeAAD(w *jw, r *rng, m recordMeta, u *user, ip string) {
 	evType := int64(0)
 	if m.recordType == 8 {
 		evType = 1
@@ -270,7 +270,7 @@ func (s *Server) writeAAD(w *jw, r *rng, m recordMeta, u user, ip string) {
 	}
 }
 
-func (s *Server) writeExchange(w *jw, r *rng, m recordMeta, u user, ip string) {
+func (s *Server) writeExchange(w *jw, r *rng, m recordMeta, u *user, ip string) {
 	w.kstr("OrganizationName", s.domain())
 	w.kstr("OriginatingServer", fmt.Sprintf("DB%dPR0%dMB%04d (15.20.%d.%03d)", 3+r.intn(6), 1+r.intn(9), r.intn(10000), 7000+r.intn(900), r.intn(1000)))
 	w.kbool("ExternalAccess", r.pct(3))
@@ -313,7 +313,7 @@ func (s *Server) writeExchange(w *jw, r *rng, m recordMeta, u user, ip string) {
 	}
 }
 
-func (s *Server) writeSharePoint(w *jw, r *rng, m recordMeta, u user) {
+func (s *Server) writeSharePoint(w *jw, r *rng, m recordMeta, u *user) {
 	file := pick(r, fileNames)
 	var site, rel string
 	if m.workload == "OneDrive" {
@@ -346,7 +346,7 @@ func (s *Server) writeSharePoint(w *jw, r *rng, m recordMeta, u user) {
 	}
 }
 
-func (s *Server) writeGeneral(w *jw, r *rng, m recordMeta, u user) {
+func (s *Server) writeGeneral(w *jw, r *rng, m recordMeta, u *user) {
 	switch m.workload {
 	case "MicrosoftTeams":
 		team := pick(r, []string{"Project Falcon", "Finance Team", "All Company", "Incident Response"})
@@ -446,7 +446,7 @@ func (s *Server) writeGeneral(w *jw, r *rng, m recordMeta, u user) {
 // writeDLP writes the DLP.All body (mgmt-api §8.4): source workload,
 // UserId/UserKey DlpAgent, PolicyDetails with detections. Without
 // ActivityFeed.ReadDlp the detected values are left out.
-func (s *Server) writeDLP(w *jw, r *rng, m recordMeta, u user, details bool) {
+func (s *Server) writeDLP(w *jw, r *rng, m recordMeta, u *user, details bool) {
 	w.kstr("UserKey", "DlpAgent")
 	w.kint("UserType", 4)
 	w.kint("Version", 1)
@@ -537,6 +537,14 @@ var (
 	fileNames  = []string{"Budget 2024.xlsx", "Board deck.pptx", "Contract.docx", "notes.txt", "Roadmap.pdf", "payroll_export.csv", "logo.png"}
 	proseWords = []string{"the", "policy", "conditional", "access", "tenant", "grant", "control", "session", "device", "compliant", "location", "trusted", "named", "application", "require", "multifactor", "authentication", "sign-in", "risk", "block", "legacy"}
 )
+
+// makeUsers builds the tenant's users once; records pick from them.
+func (s *Server) makeUsers() {
+	s.users = make([]user, len(firstNames)*len(lastNames))
+	for i := range s.users {
+		s.users[i] = s.user(i)
+	}
+}
 
 func (s *Server) user(i int) user {
 	f, l := firstNames[i%len(firstNames)], lastNames[i/len(firstNames)%len(lastNames)]

@@ -114,6 +114,7 @@ type Server struct {
 	origin  time.Time // contentCreated base of historic blob 0
 	handler http.Handler
 	tokKey  []byte // HMAC key of issued access tokens
+	users   []user
 
 	caPEM   []byte
 	tlsCert tls.Certificate
@@ -222,6 +223,7 @@ func New(cfg Config) (*Server, error) {
 	if err := s.generateServerCert(); err != nil {
 		return nil, err
 	}
+	s.makeUsers()
 	s.stats = newStats()
 	s.handler = s.routes()
 	return s, nil
