@@ -27,6 +27,9 @@ type office365ActivityInput struct {
 	// newClient builds the API client at Connect; tests replace it.
 	newClient func(cfg office365ActivityConfig, observe func(o365api.RequestEvent)) (*o365api.Client, error)
 
+	throttleMu sync.Mutex
+	throttled  bool // whether the last API answer was a throttle, for observeRequest
+
 	mu        sync.Mutex
 	running   bool
 	client    *o365api.Client
@@ -107,7 +110,7 @@ func (in *office365ActivityInput) Connect(ctx context.Context) error {
 	if in.running {
 		return nil
 	}
-	client, err := in.newClient(in.cfg, in.metrics.request)
+	client, err := in.newClient(in.cfg, in.observeRequest)
 	if err != nil {
 		return err
 	}
@@ -226,7 +229,7 @@ func (in *office365ActivityInput) runLister(ctx context.Context, contentType str
 			in.log.Infof("Listing %s recovered", contentType)
 			lastErr = ""
 		}
-		in.metrics.pollDone(contentType, in.cursors[contentType], in.now())
+		in.metrics.pollDone(contentType, in.cursors[contentType], in.now(), err == nil)
 		select {
 		case <-time.After(in.cfg.PollInterval):
 		case <-ctx.Done():

@@ -22,6 +22,11 @@ type inputMetrics struct {
 	unreachableTotal  *service.MetricCounter
 	blobsPending      *service.MetricGauge
 	newestDeliveredAt *service.MetricGauge
+
+	apiErrorsTotal      *service.MetricCounter
+	lastSuccessfulPoll  *service.MetricGauge
+	newestContentCreate *service.MetricGauge
+	lagSeconds          *service.MetricGauge
 }
 
 func newInputMetrics(m *service.Metrics, tenantID string) *inputMetrics {
@@ -35,7 +40,21 @@ func newInputMetrics(m *service.Metrics, tenantID string) *inputMetrics {
 		unreachableTotal:  m.NewCounter("o365_unreachable_seconds_total", "tenant_id", "content_type"),
 		blobsPending:      m.NewGauge("o365_blobs_pending", "tenant_id", "content_type"),
 		newestDeliveredAt: m.NewGauge("o365_newest_delivered_age_seconds", "tenant_id", "content_type"),
+
+		apiErrorsTotal:      m.NewCounter("o365_api_errors_total", "tenant_id", "op", "code"),
+		lastSuccessfulPoll:  m.NewGauge("o365_last_successful_poll_timestamp_seconds", "tenant_id", "content_type"),
+		newestContentCreate: m.NewGauge("o365_newest_delivered_content_created_timestamp_seconds", "tenant_id", "content_type"),
+		lagSeconds:          m.NewGauge("o365_lag_seconds", "tenant_id", "content_type"),
 	}
+}
+
+// MetricNames are the names of every series the input registers, for the
+// alert rules' test.
+var MetricNames = []string{
+	"o365_records_total", "o365_blobs_total", "o365_api_requests_total", "o365_throttles_total",
+	"o365_checkpoint_writes_total", "o365_unreachable_seconds_total", "o365_blobs_pending",
+	"o365_newest_delivered_age_seconds", "o365_api_errors_total", "o365_last_successful_poll_timestamp_seconds",
+	"o365_newest_delivered_content_created_timestamp_seconds", "o365_lag_seconds",
 }
 
 func (m *inputMetrics) request(ev o365api.RequestEvent) {
@@ -44,6 +63,15 @@ func (m *inputMetrics) request(ev o365api.RequestEvent) {
 		status = "error"
 	}
 	m.apiRequestsTotal.Incr(1, m.tenantID, ev.Op, status, ev.Code)
+	if ev.Status < 200 || ev.Status > 299 {
+		// An error without an AF code is named by its status, so that
+		// gateway 503s and transport failures are counted too.
+		code := ev.Code
+		if code == "" {
+			code = "HTTP_" + status
+		}
+		m.apiErrorsTotal.Incr(1, m.tenantID, ev.Op, code)
+	}
 	if ev.Code == "AF429" || ev.Status == 429 {
 		m.throttlesTotal.Incr(1, m.tenantID, ev.Op)
 	}
@@ -69,10 +97,40 @@ func (m *inputMetrics) lostRange(contentType string, d time.Duration) {
 	m.unreachableTotal.Incr(int64(d.Seconds()), m.tenantID, contentType)
 }
 
-// pollDone refreshes the gauges of one content type after each poll.
-func (m *inputMetrics) pollDone(contentType string, cur *contentCursor, now time.Time) {
+// pollDone refreshes the gauges of one content type after each poll;
+// succeeded says whether every window of the poll was listed.
+func (m *inputMetrics) pollDone(contentType string, cur *contentCursor, now time.Time, succeeded bool) {
+	if succeeded {
+		m.lastSuccessfulPoll.Set(now.Unix(), m.tenantID, contentType)
+	}
 	m.blobsPending.Set(int64(cur.pendingCount()), m.tenantID, contentType)
 	if newest := cur.newestDelivered(); !newest.IsZero() {
 		m.newestDeliveredAt.Set(int64(now.Sub(newest).Seconds()), m.tenantID, contentType)
+		m.newestContentCreate.Set(newest.Unix(), m.tenantID, contentType)
 	}
+	if lag, ok := cursorLag(cur, now); ok {
+		m.lagSeconds.Set(int64(lag.Seconds()), m.tenantID, contentType)
+	}
+}
+
+// cursorLag is how far collection trails now: the age of the oldest blob
+// still pending, or, with nothing pending, of the end of the listed time.
+// Content becomes listable 60-90 minutes after its events, so a healthy
+// lag includes that delay only through the oldest pending blob.
+func cursorLag(cur *contentCursor, now time.Time) (time.Duration, bool) {
+	cur.mu.Lock()
+	defer cur.mu.Unlock()
+	var oldest time.Time
+	for _, p := range cur.pending {
+		if oldest.IsZero() || p.item.ContentCreated.Before(oldest) {
+			oldest = p.item.ContentCreated
+		}
+	}
+	if oldest.IsZero() {
+		oldest = cur.listedThrough
+	}
+	if oldest.IsZero() {
+		return 0, false
+	}
+	return max(now.Sub(oldest), 0), true
 }
