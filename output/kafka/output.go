@@ -131,22 +131,42 @@ func (o *franzOutput) WriteBatch(ctx context.Context, batch service.MessageBatch
 		}
 	}
 
+	produceCtx, cancel := context.WithTimeout(ctx, o.cfg.timeout)
+	defer cancel()
 	var wg sync.WaitGroup
 	for i, rec := range records {
 		if rec == nil {
 			continue
 		}
 		wg.Add(1)
-		client.Produce(ctx, rec, func(r *kgo.Record, err error) {
+		client.Produce(produceCtx, rec, func(r *kgo.Record, err error) {
 			defer wg.Done()
 			if err != nil {
 				errs[i] = o.produceError(r, err)
 			}
 		})
 	}
-	wg.Wait()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
 
-	return batchError(batch, errs)
+	select {
+	case <-done:
+	case <-produceCtx.Done():
+		// franz-go evaluates record timeouts and contexts only when it writes a request or
+		// reads a response, so with every broker down the records stay buffered and their
+		// promises never run. Dropping the client fails them (ErrClientClosed) and makes the
+		// next WriteBatch return ErrNotConnected, so Benthos reconnects with backoff and the
+		// input redelivers this batch: at-least-once, never an endless wait.
+		o.dropClient(client)
+		<-done
+	}
+	if err := batchError(batch, errs); err != nil {
+		if produceCtx.Err() != nil && ctx.Err() == nil {
+			return fmt.Errorf("no acknowledgement within %s %s, reconnecting: %w", kfFieldTimeout, o.cfg.timeout, err)
+		}
+		return err
+	}
+	return nil
 }
 
 // Close closes the client; records still buffered fail their batch. Safe to call more than once.
@@ -172,6 +192,16 @@ func (o *franzOutput) authSummary() string {
 		parts[i] = s.mechanism + " as " + s.username
 	}
 	return " with SASL " + strings.Join(parts, ", ")
+}
+
+// dropClient closes client and forgets it, unless Close or another writer already replaced it.
+func (o *franzOutput) dropClient(client *kgo.Client) {
+	o.mu.Lock()
+	if o.client == client {
+		o.client, o.admin = nil, nil
+	}
+	o.mu.Unlock()
+	client.Close()
 }
 
 func (o *franzOutput) clientOpts() ([]kgo.Opt, error) {
