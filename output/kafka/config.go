@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -424,6 +423,3 @@ func createTopicsFromParsed(conf *service.ParsedConfig) (createTopicsConfig, err
 	}
 	return ct, nil
 }
-
-// errNoTopic is returned when a message's topic interpolates to an empty string.
-var errNoTopic = errors.New("topic interpolated to an empty string")

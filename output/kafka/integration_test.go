@@ -114,10 +114,17 @@ create_topics: {enabled: true, partitions: 4, replication_factor: 1, configs: {r
 `, quoteList(brokers), topic))
 
 	adm := adminFor(t, brokers)
-	details, err := adm.ListTopics(t.Context(), topic)
-	require.NoError(t, err)
-	require.NoError(t, details.Error())
-	assert.Len(t, details[topic].Partitions, 4)
+	// A broker reports a new topic's partitions a moment after CreateTopics returns.
+	var partitions int
+	require.Eventually(t, func() bool {
+		details, err := adm.ListTopics(t.Context(), topic)
+		if err != nil || details.Error() != nil {
+			return false
+		}
+		partitions = len(details[topic].Partitions)
+		return true
+	}, 10*time.Second, 100*time.Millisecond, "topic %s not listed", topic)
+	assert.Equal(t, 4, partitions)
 
 	configs, err := adm.DescribeTopicConfigs(t.Context(), topic)
 	require.NoError(t, err)

@@ -23,6 +23,9 @@ import (
 // arrives in bursts of whole content blobs, so batches fill quickly anyway.
 const producerLinger = 5 * time.Millisecond
 
+// errNoTopic is the error of a message whose topic interpolates to an empty string.
+var errNoTopic = errors.New("topic interpolated to an empty string")
+
 func init() {
 	err := service.RegisterBatchOutput("kafka_franz", franzOutputSpec(),
 		func(conf *service.ParsedConfig, mgr *service.Resources) (service.BatchOutput, service.BatchPolicy, int, error) {
@@ -160,13 +163,11 @@ func (o *franzOutput) WriteBatch(ctx context.Context, batch service.MessageBatch
 		o.dropClient(client)
 		<-done
 	}
-	if err := batchError(batch, errs); err != nil {
-		if produceCtx.Err() != nil && ctx.Err() == nil {
-			return fmt.Errorf("no acknowledgement within %s %s, reconnecting: %w", kfFieldTimeout, o.cfg.timeout, err)
-		}
-		return err
+	note := ""
+	if produceCtx.Err() != nil && ctx.Err() == nil {
+		note = fmt.Sprintf("no acknowledgement within %s %s, reconnecting: ", kfFieldTimeout, o.cfg.timeout)
 	}
-	return nil
+	return batchError(batch, errs, note)
 }
 
 // Close closes the client; records still buffered fail their batch. Safe to call more than once.
@@ -194,7 +195,7 @@ func (o *franzOutput) authSummary() string {
 	return " with SASL " + strings.Join(parts, ", ")
 }
 
-// dropClient closes client and forgets it, unless Close or another writer already replaced it.
+// dropClient closes client and, unless Close or another writer got there first, forgets it.
 func (o *franzOutput) dropClient(client *kgo.Client) {
 	o.mu.Lock()
 	if o.client == client {
@@ -371,8 +372,10 @@ func recordTopics(records []*kgo.Record) []string {
 }
 
 // batchError returns nil when errs holds no error, and otherwise a BatchError that fails exactly
-// the messages whose error is set, so that only those are retried or routed to a fallback.
-func batchError(batch service.MessageBatch, errs []error) error {
+// the messages whose error is set, so that only those are retried or routed to a fallback. The
+// note prefixes the headline: Benthos unwraps a BatchError from any wrapping, so context that
+// must reach the logs has to live inside it.
+func batchError(batch service.MessageBatch, errs []error, note string) error {
 	var first error
 	failed := 0
 	for _, err := range errs {
@@ -386,7 +389,7 @@ func batchError(batch service.MessageBatch, errs []error) error {
 	if first == nil {
 		return nil
 	}
-	bErr := service.NewBatchError(batch, fmt.Errorf("%d of %d messages not written: %w", failed, len(batch), first))
+	bErr := service.NewBatchError(batch, fmt.Errorf("%s%d of %d messages not written: %w", note, failed, len(batch), first))
 	for i, err := range errs {
 		if err != nil {
 			bErr = bErr.Failed(i, err)

@@ -244,6 +244,28 @@ func TestWriteBatchRecordTooLarge(t *testing.T) {
 	consumeN(t, brokers, 1, []string{"big"})
 }
 
+// TestWriteBatchClusterGone guards against the hang where franz-go keeps records buffered forever
+// while no broker is reachable: the batch must fail within timeout and the output must ask to be
+// reconnected.
+func TestWriteBatchClusterGone(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, kfake.SeedTopics(1, "gone"))
+	out := connectedOutput(t, fmt.Sprintf("seed_brokers: %s\ntopic: gone\ntimeout: 1s\n", quoteList(c.ListenAddrs())))
+	require.NoError(t, out.WriteBatch(t.Context(), service.MessageBatch{testMessage("a")}))
+	c.Close()
+
+	start := time.Now()
+	err := out.WriteBatch(t.Context(), service.MessageBatch{testMessage("b"), testMessage("c")})
+	require.Error(t, err)
+	assert.Less(t, time.Since(start), 10*time.Second)
+	assert.Contains(t, err.Error(), "no acknowledgement within timeout 1s, reconnecting: 2 of 2 messages not written")
+	var bErr *service.BatchError
+	require.ErrorAs(t, err, &bErr)
+	assert.Equal(t, 2, bErr.IndexedErrors())
+	assert.ErrorIs(t, out.WriteBatch(t.Context(), service.MessageBatch{testMessage("d")}), service.ErrNotConnected)
+	require.Error(t, out.Connect(t.Context()))
+}
+
 func TestCreateTopics(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
