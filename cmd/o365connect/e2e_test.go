@@ -211,7 +211,7 @@ func TestSimulateCommandServesTheAPI(t *testing.T) {
 
 	exports := map[string]string{}
 	scanner := bufio.NewScanner(stdout)
-	for scanner.Scan() && len(exports) < 6 {
+	for len(exports) < 6 && scanner.Scan() {
 		line := strings.TrimSpace(scanner.Text())
 		if k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "="); ok && strings.HasPrefix(line, "export ") {
 			exports[k] = v
