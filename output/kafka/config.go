@@ -52,6 +52,9 @@ const (
 
 // SASL mechanisms accepted by sasl[].mechanism.
 const (
+	// saslNone turns an entry off, as in Redpanda Connect, so that one
+	// config can enable SASL from an environment variable.
+	saslNone        = "none"
 	saslPlain       = "PLAIN"
 	saslScramSHA256 = "SCRAM-SHA-256"
 	saslScramSHA512 = "SCRAM-SHA-512"
@@ -67,7 +70,7 @@ var (
 		"zstd":   kgo.ZstdCompression(),
 	}
 	compressionNames = []string{"none", "gzip", "snappy", "lz4", "zstd"}
-	saslMechanisms   = []string{saslPlain, saslScramSHA256, saslScramSHA512}
+	saslMechanisms   = []string{saslNone, saslPlain, saslScramSHA256, saslScramSHA512}
 )
 
 func franzOutputSpec() *service.ConfigSpec {
@@ -374,6 +377,9 @@ func saslFromParsed(conf *service.ParsedConfig) ([]saslConfig, error) {
 		}
 		if !slices.Contains(saslMechanisms, s.mechanism) {
 			return nil, fmt.Errorf("%s[%d].%s: %q is not one of %s", kfFieldSASL, i, kfFieldSASLMechanism, s.mechanism, strings.Join(saslMechanisms, ", "))
+		}
+		if s.mechanism == saslNone {
+			continue
 		}
 		if s.username, err = e.FieldString(kfFieldSASLUsername); err != nil {
 			return nil, err

@@ -55,7 +55,7 @@ topic: t
 max_message_bytes: lots`, errContains: `max_message_bytes: "lots" is not a size`},
 		{name: "bad sasl mechanism", yaml: `seed_brokers: [a:9092]
 topic: t
-sasl: [{mechanism: GSSAPI, username: u, password: p}]`, errContains: `sasl[0].mechanism: "GSSAPI" is not one of PLAIN`},
+sasl: [{mechanism: GSSAPI, username: u, password: p}]`, errContains: `sasl[0].mechanism: "GSSAPI" is not one of none, PLAIN`},
 		{name: "sasl without username", yaml: `seed_brokers: [a:9092]
 topic: t
 sasl: [{mechanism: PLAIN, password: p}]`, errContains: "sasl[0].username: required"},
@@ -85,6 +85,14 @@ topic: '${! meta( }'`, errContains: "topic"},
 			assert.Contains(t, err.Error(), tt.errContains)
 		})
 	}
+}
+
+func TestConfigSASLNoneIsSkipped(t *testing.T) {
+	cfg, err := parseConfig(`seed_brokers: [a:9092]
+topic: t
+sasl: [{mechanism: none, username: "", password: ""}]`)
+	require.NoError(t, err)
+	assert.Empty(t, cfg.sasl, "a none entry (SASL chosen from the environment) configures no mechanism")
 }
 
 func TestConfigSeedBrokersCommaSeparated(t *testing.T) {
