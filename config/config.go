@@ -4,8 +4,8 @@ package config
 
 import _ "embed"
 
-// Demo is the pipeline `o365connect demo` (make run) runs against the
-// simulated tenant.
+// Kafka is the production pipeline (kafka.yaml), which `o365connect demo`
+// (make run) also runs, against a simulated tenant and an in-process broker.
 //
-//go:embed demo.yaml
-var Demo string
+//go:embed kafka.yaml
+var Kafka string

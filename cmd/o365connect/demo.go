@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,20 +12,27 @@ import (
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/urfave/cli/v2"
 
 	"github.com/o365connect/o365connect/config"
 	"github.com/o365connect/o365connect/input/o365sim"
+	"github.com/o365connect/o365connect/resources"
 )
 
-// demoCommand runs the embedded pipeline against an in-process simulated
-// tenant until every simulated record has landed, then prints where they went.
+// demoCommand runs the production pipeline (config/kafka.yaml) against an
+// in-process simulated tenant and an in-process Kafka broker until every
+// simulated record has landed, then prints how many reached each topic.
 func demoCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "demo",
-		Usage: "Run the embedded pipeline against a simulated tenant and show every content type flowing (make run)",
+		Usage: "Run the production pipeline against a simulated tenant and an embedded Kafka broker (make run)",
+		Description: `Starts a simulated tenant (24 hours of content in all five content types) and an in-process
+Kafka broker (kfake, for this demo only), runs the embedded config/kafka.yaml against them until
+every record has landed, and prints the record count of each workload topic.`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "dir", Value: "out/demo", Usage: "folder for the records, checkpoints and the simulator CA"},
+			&cli.StringFlag{Name: "dir", Value: "out/demo", Usage: "folder for checkpoints, the simulator CA and the mappings"},
 			&cli.DurationFlag{Name: "timeout", Value: 3 * time.Minute, Usage: "give up when not every record has landed by then"},
 			&cli.StringFlag{Name: "log-level", Value: "WARN", Usage: "pipeline log level"},
 		},
@@ -48,110 +55,123 @@ func runDemo(ctx context.Context, dir string, timeout time.Duration, logLevel st
 		return err
 	}
 	defer sim.Close()
-	caFile := filepath.Join(dir, "simulator-ca.pem")
-	if err := writePrivateFile(caFile, sim.CACertPEM()); err != nil {
-		return err
+
+	broker, err := kfake.NewCluster(kfake.NumBrokers(1)) // kfake listens on 127.0.0.1 only
+	if err != nil {
+		return fmt.Errorf("starting the embedded Kafka broker: %w", err)
 	}
-	outDir := filepath.Join(dir, "records")
-	env := map[string]string{
-		"O365_TENANT_ID":     sim.TenantID(),
-		"O365_CLIENT_ID":     sim.ClientID(),
-		"O365_CLIENT_SECRET": sim.ClientSecret(),
-		"O365_API_URL":       sim.URL(),
-		"O365_LOGIN_URL":     sim.URL(),
-		"O365_CA_FILE":       caFile,
-		"O365_OUT_DIR":       outDir,
-		"O365_STATE_DIR":     filepath.Join(dir, "state"),
-		"O365_LOG_LEVEL":     logLevel,
+	defer broker.Close()
+
+	env, err := demoEnvironment(dir, sim, broker.ListenAddrs(), logLevel)
+	if err != nil {
+		return err
 	}
 	builder := service.NewStreamBuilder()
 	builder.SetEnvVarLookupFunc(func(name string) (string, bool) {
 		if v, ok := env[name]; ok {
 			return v, true
 		}
-		return os.LookupEnv(name)
+		return "", false // the demo must not pick up a real tenant or cluster from the shell
 	})
-	if err := builder.SetYAML(config.Demo); err != nil {
-		return fmt.Errorf("parsing the embedded demo pipeline: %w", err)
+	if err := builder.SetYAML(config.Kafka); err != nil {
+		return fmt.Errorf("parsing the embedded config/kafka.yaml: %w", err)
 	}
 	stream, err := builder.Build()
 	if err != nil {
-		return fmt.Errorf("building the embedded demo pipeline: %w", err)
+		return fmt.Errorf("building the embedded config/kafka.yaml: %w", err)
 	}
 
 	want := len(sim.ExpectedRecords())
-	fmt.Printf("Simulated tenant on %s holds %d records in 5 content types; collecting into %s ...\n", sim.URL(), want, outDir)
+	fmt.Printf("Simulated tenant on %s holds %d records in 5 content types.\n", sim.URL(), want)
+	fmt.Printf("Running config/kafka.yaml into the embedded Kafka broker at %s ...\n", strings.Join(broker.ListenAddrs(), ","))
 	started := time.Now()
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	runErr := make(chan error, 1)
 	go func() { runErr <- stream.Run(runCtx) }()
 
-	deadline := time.After(timeout)
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	var counts map[string]int
-wait:
-	for {
-		select {
-		case err := <-runErr:
-			return fmt.Errorf("the pipeline stopped early: %w", err)
-		case <-deadline:
-			break wait
-		case <-tick.C:
-			if counts, err = countLines(outDir); err != nil {
-				return err
-			}
-			if total(counts) >= want {
-				break wait
-			}
-		}
-	}
+	counts, countErr := countTopicRecords(runCtx, broker.ListenAddrs(), want, timeout, runErr)
 	stopCtx, stopCancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer stopCancel()
 	if err := stream.Stop(stopCtx); err != nil {
 		return fmt.Errorf("stopping the pipeline: %w", err)
 	}
-	if counts, err = countLines(outDir); err != nil {
-		return err
+	printCounts(counts)
+	if countErr != nil {
+		return countErr
 	}
-	printCounts(counts, outDir)
-	got := total(counts)
-	if got < want {
-		return fmt.Errorf("only %d of %d records landed within %v", got, want, timeout)
-	}
-	fmt.Printf("All %d records landed in %.1fs.\n", got, time.Since(started).Seconds())
+	fmt.Printf("All %d records landed in %.1fs, each keyed by its record Id.\n", total(counts), time.Since(started).Seconds())
 	return nil
 }
 
-func countLines(dir string) (map[string]int, error) {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return map[string]int{}, nil
+// demoEnvironment writes the files the pipeline reads (the simulator's CA,
+// the Bloblang mappings) and returns the variables config/kafka.yaml takes.
+func demoEnvironment(dir string, sim *o365sim.Server, brokers []string, logLevel string) (map[string]string, error) {
+	caFile := filepath.Join(dir, "simulator-ca.pem")
+	if err := writePrivateFile(caFile, sim.CACertPEM()); err != nil {
+		return nil, err
 	}
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", dir, err)
-	}
-	counts := map[string]int{}
-	for _, e := range entries {
-		if e.IsDir() {
-			continue
-		}
-		f, err := os.Open(filepath.Join(dir, e.Name()))
-		if err != nil {
+	mappings := filepath.Join(dir, "resources")
+	for name, body := range map[string]string{"normalize.blobl": resources.NormalizeMapping, "redact_dlp.blobl": resources.RedactDLPMapping} {
+		if err := writePrivateFile(filepath.Join(mappings, name), []byte(body)); err != nil {
 			return nil, err
 		}
-		scanner := bufio.NewScanner(f)
-		scanner.Buffer(make([]byte, 1<<20), 64<<20)
-		n := 0
-		for scanner.Scan() {
-			n++
+	}
+	return map[string]string{
+		"O365_TENANT_ID":         sim.TenantID(),
+		"O365_CLIENT_ID":         sim.ClientID(),
+		"O365_CLIENT_SECRET":     sim.ClientSecret(),
+		"O365_API_URL":           sim.URL(),
+		"O365_LOGIN_URL":         sim.URL(),
+		"O365_TLS_CUSTOM":        "true",
+		"O365_CA_FILE":           caFile,
+		"O365_POLL_INTERVAL":     "2s",
+		"O365_STATE_DIR":         filepath.Join(dir, "state"),
+		"O365_RESOURCES_DIR":     mappings,
+		"O365_LOG_LEVEL":         logLevel,
+		"O365_HTTP_ADDRESS":      "127.0.0.1:0",
+		"KAFKA_BROKERS":          strings.Join(brokers, ","),
+		"KAFKA_TOPIC_PARTITIONS": "1",
+	}, nil
+}
+
+// countTopicRecords consumes every topic of the broker until want records
+// have been read, the timeout passes, or the pipeline stops.
+func countTopicRecords(ctx context.Context, brokers []string, want int, timeout time.Duration, runErr <-chan error) (map[string]int, error) {
+	client, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeRegex(), kgo.ConsumeTopics(`o365\..*`),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.MetadataMinAge(250*time.Millisecond), kgo.MetadataMaxAge(time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("creating the demo consumer: %w", err)
+	}
+	defer client.Close()
+
+	counts := map[string]int{}
+	deadline := time.Now().Add(timeout)
+	for total(counts) < want {
+		select {
+		case err := <-runErr:
+			return counts, fmt.Errorf("the pipeline stopped early: %w", err)
+		default:
 		}
-		f.Close()
-		if err := scanner.Err(); err != nil {
-			return nil, fmt.Errorf("reading %s: %w", e.Name(), err)
+		if time.Now().After(deadline) {
+			return counts, fmt.Errorf("only %d of %d records landed within %v", total(counts), want, timeout)
 		}
-		counts[strings.TrimSuffix(e.Name(), ".jsonl")] = n
+		pollCtx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		fetches := client.PollFetches(pollCtx)
+		cancel()
+		if err := fetches.Err0(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			return counts, fmt.Errorf("consuming the demo topics: %w", err)
+		}
+		var unkeyed int
+		fetches.EachRecord(func(r *kgo.Record) {
+			counts[r.Topic]++
+			if len(r.Key) == 0 || !bytes.Contains(r.Value, []byte(`"Id":"`+string(r.Key)+`"`)) {
+				unkeyed++
+			}
+		})
+		if unkeyed > 0 {
+			return counts, fmt.Errorf("%d records are not keyed by their record Id", unkeyed)
+		}
 	}
 	return counts, nil
 }
@@ -164,14 +184,16 @@ func total(counts map[string]int) int {
 	return n
 }
 
-func printCounts(counts map[string]int, dir string) {
+func printCounts(counts map[string]int) {
 	names := make([]string, 0, len(counts))
 	for name := range counts {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	fmt.Printf("\n%-32s %8s\n", "topic (file under "+dir+")", "records")
+	fmt.Printf("\n%-32s %8s\n", "topic", "records")
 	for _, name := range names {
 		fmt.Printf("%-32s %8d\n", name, counts[name])
 	}
+	fmt.Printf("%-32s %8d\n", "total", total(counts))
 }
+

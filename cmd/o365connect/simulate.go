@@ -73,6 +73,7 @@ deterministic synthetic tenant over TLS. The CA that signed the server certifica
   export O365_API_URL=%s
   export O365_LOGIN_URL=%s
   export O365_CA_FILE=%s
+  export O365_TLS_CUSTOM=true
 `, sim.URL(), sim.TenantID(), sim.ClientID(), sim.ClientSecret(), sim.URL(), sim.URL(), c.String("ca-file"))
 			if path := c.String("cert-file"); path != "" {
 				fmt.Printf("  # client certificate registered with the app: %s\n", path)
