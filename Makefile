@@ -42,7 +42,7 @@ test-integration: build
 	scripts/kafka/broker.sh start; \
 	trap 'scripts/kafka/broker.sh stop' EXIT; \
 	eval "$$(scripts/kafka/broker.sh env)"; \
-	go test -race -count=1 -tags integration -timeout 20m -run Integration ./...
+	go test -race -count=1 -p 1 -tags integration -timeout 25m -run Integration ./...
 
 kafka-start:
 	scripts/kafka/broker.sh start

@@ -196,4 +196,3 @@ func printCounts(counts map[string]int) {
 	}
 	fmt.Printf("%-32s %8d\n", "total", total(counts))
 }
-
