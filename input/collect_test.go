@@ -101,7 +101,7 @@ office365_activity:
   tls:
     enabled: true
     root_cas_file: `+caFile+`
-`+extraYAML))
+`+indent(extraYAML)))
 	require.NoError(t, builder.AddBatchConsumerFunc(consume))
 	stream, err := builder.Build()
 	require.NoError(t, err)
@@ -110,6 +110,13 @@ office365_activity:
 	go func() { p.done <- stream.Run(context.Background()) }()
 	t.Cleanup(func() { p.stop(t) })
 	return p
+}
+
+func indent(yaml string) string {
+	if yaml == "" {
+		return ""
+	}
+	return "  " + strings.ReplaceAll(strings.TrimSuffix(yaml, "\n"), "\n", "\n  ") + "\n"
 }
 
 func (p *pipeline) stop(t *testing.T) {
