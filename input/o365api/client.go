@@ -57,6 +57,10 @@ type RequestEvent struct {
 	Code     string // AF code from the body, if any
 	Duration time.Duration
 	Err      error
+	// ServerDate is the response's Date header (zero when absent or on a
+	// transport error): the API's clock, against which listing windows
+	// must be valid whatever the local clock says.
+	ServerDate time.Time
 }
 
 const (
@@ -287,6 +291,9 @@ func (c *Client) send(op string, req *http.Request, token string) (*http.Respons
 		return nil, event.Err
 	}
 	event.Status = resp.StatusCode
+	if date, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+		event.ServerDate = date.UTC()
+	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		c.emit(event)
 		return resp, nil

@@ -105,6 +105,9 @@ const (
 	ActionAlreadyEnabled
 	// ActionRefreshToken: the token was rejected; get a new one and retry.
 	ActionRefreshToken
+	// ActionRelistWindow: the nextPage token has gone stale; following it
+	// again cannot succeed, so list the window again from its first page.
+	ActionRelistWindow
 )
 
 var actionNames = [...]string{
@@ -116,6 +119,7 @@ var actionNames = [...]string{
 	ActionSkipContent:    "skip_content",
 	ActionAlreadyEnabled: "already_enabled",
 	ActionRefreshToken:   "refresh_token",
+	ActionRelistWindow:   "relist_window",
 }
 
 // String is the action's snake_case name, for logs and metric labels.
@@ -149,7 +153,7 @@ var afCodeActions = map[string]Action{
 	"AF20023": ActionResubscribe,    // the subscription was disabled by an admin
 	"AF20024": ActionAlreadyEnabled, // undocumented: start on an enabled subscription, nothing changed (HTTP 400, §3.3)
 	"AF20030": ActionClampWindow,    // start/end not both given, more than 24 h apart, or start over 7 days ago
-	"AF20031": ActionRetry,          // the nextPage token was refused; [BEATS] retries
+	"AF20031": ActionRelistWindow,   // the nextPage token was refused: [BEATS] retries, but the same token stays stale
 	"AF20050": ActionSkipContent,    // the content does not exist
 	"AF20051": ActionSkipContent,    // the content has expired (older than 7 days)
 	"AF20052": ActionSkipContent,    // the content ID in the URL is invalid

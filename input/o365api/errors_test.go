@@ -22,7 +22,7 @@ func TestAFCodeActions(t *testing.T) {
 		"AF20022": ActionResubscribe, "AF20023": ActionResubscribe,
 		"AF20024": ActionAlreadyEnabled,
 		"AF20030": ActionClampWindow, "AF20055": ActionClampWindow,
-		"AF20031": ActionRetry,
+		"AF20031": ActionRelistWindow,
 		"AF20050": ActionSkipContent, "AF20051": ActionSkipContent, "AF20052": ActionSkipContent,
 		"AF20053": ActionFail, "AF20054": ActionFail,
 		"AF429":   ActionThrottle,

@@ -425,6 +425,10 @@ func (s *Server) handleContent(w http.ResponseWriter, r *http.Request, req *apiR
 		w.Header().Set("NextPageUri", req.base+"/api/v1.0/"+req.tenant+"/activity/feed/subscriptions/content?"+v.Encode())
 		blobs = blobs[:s.cfg.PageSize]
 	}
+	if req.fault != nil && req.fault.Kind == FaultForeignNextPage {
+		w.Header().Set("NextPageUri", req.fault.URL+"/api/v1.0/"+req.tenant+"/activity/feed/subscriptions/content?contentType="+
+			url.QueryEscape(ct)+"&nextPage="+formatPageToken(pos{}))
+	}
 	out := make([]contentJSON, 0, len(blobs))
 	for _, b := range blobs {
 		ci := s.info(b, req.base)

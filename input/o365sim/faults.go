@@ -71,6 +71,10 @@ const (
 	// Records (default 2) records of ContentID (default the newest listable
 	// blob of ContentType). ExpectedRecord.Duplicate marks the repeats.
 	FaultDuplicateRecords
+	// FaultForeignNextPage (ListContent) answers the page with a NextPageUri
+	// on URL, a host other than the API's, as a tampered response would: a
+	// client must not follow it (nor send its token there).
+	FaultForeignNextPage
 )
 
 var faultNames = map[FaultKind]string{
@@ -79,6 +83,7 @@ var faultNames = map[FaultKind]string{
 	FaultBlobExpired: "blob expired", FaultBlobGone: "blob gone", FaultStaleNextPage: "stale next page",
 	FaultSubscriptionDisabled: "subscription disabled", FaultEmptyPage: "empty page", FaultInvalidClient: "invalid client",
 	FaultStatus: "status", FaultLateBlob: "late blob", FaultDuplicateRecords: "duplicate records",
+	FaultForeignNextPage: "foreign next page",
 }
 
 // String names the kind.
@@ -114,6 +119,8 @@ type Fault struct {
 	Records int
 	// Created is the contentCreated of FaultLateBlob (default an hour ago).
 	Created time.Time
+	// URL is the scheme and host of FaultForeignNextPage's NextPageUri.
+	URL string
 }
 
 func (f *Fault) status(def int) int {
@@ -128,7 +135,7 @@ func (k FaultKind) appliesTo(op Op) bool {
 	switch k {
 	case FaultTruncatedBody, FaultMalformedJSON, FaultBlobExpired, FaultBlobGone:
 		return op == OpGetBlob
-	case FaultStaleNextPage, FaultEmptyPage:
+	case FaultStaleNextPage, FaultEmptyPage, FaultForeignNextPage:
 		return op == OpListContent
 	case FaultSubscriptionDisabled:
 		return op == OpListContent || op == OpGetBlob || op == OpListNotifications

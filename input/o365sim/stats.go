@@ -84,6 +84,9 @@ func (r *statusRecorder) Flush() {
 // the connection (truncated blobs).
 func (s *Server) op(op Op, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// net/http would stamp Date from the real clock; the API's Date is
+		// what clients compare their own clock with, so it follows Now.
+		w.Header().Set("Date", s.now().Format(http.TimeFormat))
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
 			status := rec.status

@@ -55,6 +55,7 @@ type blob struct {
 	dupN    int
 	key     uint64
 	id      string
+	uriBase string // replaces the API host in contentUri (AddForeignBlob)
 }
 
 func (b *blob) total() int { return b.dupN + b.n }
@@ -240,6 +241,9 @@ func (s *Server) allListable(ctIdx int, now time.Time) []*blob {
 }
 
 func (s *Server) info(b *blob, base string) ContentInfo {
+	if b.uriBase != "" {
+		base = b.uriBase
+	}
 	return ContentInfo{
 		ContentType:       b.ct,
 		ContentID:         b.id,
@@ -326,7 +330,18 @@ func (s *Server) AddDuplicateBlob(contentType, ofContentID string, repeats int) 
 	return s.addBlob(contentType, now, 1, src, repeats), nil
 }
 
+// AddForeignBlob is AddBlob for a blob whose contentUri points at uriBase
+// (scheme and host) instead of the API host, as a tampered or misrouted
+// listing would: a client must refuse to fetch it with its token.
+func (s *Server) AddForeignBlob(contentType string, created time.Time, records int, uriBase string) ContentInfo {
+	return s.addBlobAt(contentType, created, records, nil, 0, uriBase)
+}
+
 func (s *Server) addBlob(ct string, created time.Time, records int, dupSrc *blob, dupN int) ContentInfo {
+	return s.addBlobAt(ct, created, records, dupSrc, dupN, "")
+}
+
+func (s *Server) addBlobAt(ct string, created time.Time, records int, dupSrc *blob, dupN int, uriBase string) ContentInfo {
 	ci := ctIndex(ct)
 	if ci < 0 {
 		panic(fmt.Sprintf("o365sim: content type %q is not one of %s", ct, strings.Join(ContentTypes, ", ")))
@@ -341,7 +356,8 @@ func (s *Server) addBlob(ct string, created time.Time, records int, dupSrc *blob
 		ct: ct, ctIdx: ci, added: true, index: seq,
 		created: created.UTC().Truncate(time.Millisecond), avail: now,
 		n: max(1, records), dupSrc: dupSrc, dupN: dupN,
-		key: mix(uint64(s.cfg.Seed), uint64(ci)+1, uint64(seq)|1<<62),
+		key:     mix(uint64(s.cfg.Seed), uint64(ci)+1, uint64(seq)|1<<62),
+		uriBase: uriBase,
 	}
 	b.id = contentID(b)
 	s.added = append(s.added, b)
