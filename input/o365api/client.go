@@ -164,6 +164,11 @@ func canonicalOrigin(u *url.URL) string {
 	return scheme + "://" + strings.ToLower(u.Hostname()) + ":" + port
 }
 
+// ErrForeignHost is wrapped by the error for a next-page URL or contentUri
+// that names a host other than the API's: it was refused, and no request
+// (so no token) went there.
+var ErrForeignHost = errors.New("its host is not the API host")
+
 // sameOriginURL parses raw, resolving it against base when relative, and
 // refuses it unless it points at the API host: a URL from a response header
 // or body must never receive the bearer token if it names another host.
@@ -177,7 +182,7 @@ func (c *Client) sameOriginURL(base *url.URL, raw string) (string, error) {
 		raw = u.String()
 	}
 	if canonicalOrigin(u) != c.origin {
-		return "", fmt.Errorf("refusing URL %q: its host is not the API host %s", raw, c.origin)
+		return "", fmt.Errorf("refusing URL %q: %w %s", raw, ErrForeignHost, c.origin)
 	}
 	return c.withPublisher(raw), nil
 }
