@@ -28,6 +28,9 @@ test-static:
 	@unformatted=$$(gofmt -l $(GO_FILES)); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
 	go vet -tags integration ./...
+	@# Redpanda Connect links Redpanda Community Licence code (foundations.md): never in our binary.
+	@if go list -deps ./cmd/o365connect | grep '^github.com/redpanda-data/connect'; then \
+		echo "the packages above are Redpanda Connect's and must not be linked"; exit 1; fi
 
 test-unit:
 	go test -race -count=1 ./...
