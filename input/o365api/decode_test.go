@@ -2,9 +2,11 @@ package o365api
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -12,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/o365connect/o365connect/input/o365sim"
 )
 
 // decodeAll reads records until an error and returns them with that error.
@@ -240,4 +244,160 @@ func BenchmarkRecordDecoder(b *testing.B) {
 			}
 		}
 	}
+}
+
+// referenceDecode is the decoder this package had before its scanner: a
+// json.Decoder pass for each record's bytes, then json.Unmarshal of the
+// fields. The scanner must agree with it on every input.
+func referenceDecode(body []byte) ([]Record, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return nil, errors.New("not an array")
+	}
+	var recs []Record
+	for dec.More() {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return recs, err
+		}
+		if raw[0] != '{' {
+			return recs, errors.New("not an object")
+		}
+		var f struct {
+			ID           string          `json:"Id"`
+			RecordType   json.RawMessage `json:"RecordType"`
+			Operation    string          `json:"Operation"`
+			Workload     string          `json:"Workload"`
+			CreationTime string          `json:"CreationTime"`
+		}
+		_ = json.Unmarshal(raw, &f)
+		rec := Record{Raw: raw, ID: f.ID, Operation: f.Operation, Workload: f.Workload}
+		if rt := bytes.TrimSpace(f.RecordType); len(rt) > 0 && string(rt) != "null" {
+			rec.RecordType = string(rt)
+			var s string
+			if rt[0] == '"' && json.Unmarshal(rt, &s) == nil {
+				rec.RecordType = s
+			}
+		}
+		if t, err := ParseTime(f.CreationTime); err == nil {
+			rec.CreationTime = t
+		}
+		recs = append(recs, rec)
+	}
+	if _, err := dec.Token(); err != nil {
+		return recs, err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return recs, errors.New("data after the array")
+	}
+	return recs, nil
+}
+
+// checkAgainstReference decodes body with both decoders and fails when they
+// disagree on any record, its Raw bytes, or whether the blob is whole.
+func checkAgainstReference(t *testing.T, body []byte, reader io.Reader) {
+	t.Helper()
+	want, wantErr := referenceDecode(body)
+	d := NewRecordDecoder(reader)
+	var got []Record
+	var err error
+	for {
+		var rec Record
+		if rec, err = d.Next(); err != nil {
+			break
+		}
+		got = append(got, rec)
+	}
+	if wantErr == nil {
+		require.Equal(t, io.EOF, err, "reference decoded the whole blob")
+	} else {
+		require.NotErrorIs(t, err, io.EOF, "reference failed with %v", wantErr)
+	}
+	require.Len(t, got, len(want))
+	for i := range want {
+		require.Equal(t, string(want[i].Raw), string(got[i].Raw), "record %d Raw", i)
+		assert.Equal(t, want[i].ID, got[i].ID, "record %d", i)
+		assert.Equal(t, want[i].RecordType, got[i].RecordType, "record %d", i)
+		assert.Equal(t, want[i].Operation, got[i].Operation, "record %d", i)
+		assert.Equal(t, want[i].Workload, got[i].Workload, "record %d", i)
+		assert.True(t, want[i].CreationTime.Equal(got[i].CreationTime), "record %d CreationTime %v != %v", i, got[i].CreationTime, want[i].CreationTime)
+	}
+}
+
+// TestRecordDecoderMatchesEncodingJSON compares the scanner with encoding/json
+// on simulated blobs of every content type (records of 0.5 to 10+ KB), read
+// whole and in small pieces.
+func TestRecordDecoderMatchesEncodingJSON(t *testing.T) {
+	for _, ct := range o365sim.ContentTypes {
+		body := simBlob(t, ct, 300)
+		t.Run(ct, func(t *testing.T) {
+			checkAgainstReference(t, body, bytes.NewReader(body))
+			checkAgainstReference(t, body, iotest.HalfReader(bytes.NewReader(body)))
+			checkAgainstReference(t, body, &chunkReader{data: body, size: 1000})
+		})
+	}
+}
+
+// FuzzRecordDecoder checks that the scanner agrees with encoding/json on any
+// body: the same records, byte for byte, and the same verdict on the blob.
+func FuzzRecordDecoder(f *testing.F) {
+	for _, seed := range []string{
+		`[]`, `[{}]`, `[{"Id":"1"},{"Id":"2"}]`, `[{"Id":"a\u0062","RecordType":"x\"y"}]`,
+		`[{"id":1,"ID":"x","RecordType":null,"recordtype":[1,{"a":-0.5e+3}]}]`,
+		`[{"CreationTime":"2024-02-30T00:00:00","Workload":"\ud83d\ude00"}]`,
+		`[{"K":tru}]`, `[{"Id":"1"} , {"Id":"2"}  ] `, `[1]`, `[{"a":[1,2,]}]`, `[{"\u0049d":"esc"}]`,
+		`[{"Operation":"x` + "\x01" + `"}]`, `[{"Workload":"` + "\xff" + `"}]`, `[{"Id":"1"}]x`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		checkAgainstReference(t, body, iotest.OneByteReader(bytes.NewReader(body)))
+		checkAgainstReference(t, body, bytes.NewReader(body))
+	})
+}
+
+type chunkReader struct {
+	data []byte
+	size int
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), r.size)], r.data)
+	r.data = r.data[n:]
+	return n, nil
+}
+
+// simBlob fetches the first blob of ct holding at least n records from the
+// simulator.
+func simBlob(t testing.TB, ct string, n int) []byte {
+	t.Helper()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	sim, err := o365sim.New(o365sim.Config{Seed: 7, RecordsPerBlob: n, SubscribedAtStart: o365sim.ContentTypes, Now: func() time.Time { return now }})
+	require.NoError(t, err)
+	require.NoError(t, sim.Start(""))
+	t.Cleanup(func() { _ = sim.Close() })
+	for _, b := range sim.Blobs(ct) {
+		if b.Records < n {
+			continue
+		}
+		req, err := http.NewRequest(http.MethodGet, b.ContentURI, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+sim.AccessToken())
+		res, err := sim.HTTPClient().Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		body, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, res.StatusCode, string(body))
+		return body
+	}
+	t.Fatalf("no blob of %s with %d records", ct, n)
+	return nil
 }
