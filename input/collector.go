@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 	"time"
 
@@ -29,6 +30,11 @@ type office365ActivityInput struct {
 
 	throttleMu sync.Mutex
 	throttled  bool // whether the last API answer was a throttle, for observeRequest
+
+	clock apiClock // the API's clock, from its Date headers
+
+	// dedupe is nil when deduplication is off.
+	dedupe *deduper
 
 	mu        sync.Mutex
 	running   bool
@@ -56,14 +62,18 @@ type emittedBatch struct {
 }
 
 func newOffice365ActivityInput(cfg office365ActivityConfig, mgr *service.Resources) (*office365ActivityInput, error) {
-	return &office365ActivityInput{
+	in := &office365ActivityInput{
 		cfg:       cfg,
 		log:       mgr.Logger(),
 		store:     cacheCheckpointStore{res: mgr, cacheName: cfg.CheckpointCache},
 		metrics:   newInputMetrics(mgr.Metrics(), cfg.TenantID),
 		now:       time.Now,
 		newClient: newAPIClient,
-	}, nil
+	}
+	if cfg.Dedupe {
+		in.dedupe = newDeduper(cfg.DedupeMaxEntries)
+	}
+	return in, nil
 }
 
 // newAPIClient builds the MSAL token source and the API client, sharing one
@@ -110,11 +120,15 @@ func (in *office365ActivityInput) Connect(ctx context.Context) error {
 	if in.running {
 		return nil
 	}
+	if in.cfg.TLS != nil && in.cfg.TLS.InsecureSkipVerify {
+		in.log.Warnf("TLS certificate verification is off (tls.skip_cert_verify: true): the client secret and the bearer token go to whichever server answers for %s and %s", in.cfg.Endpoints.LoginURL, in.cfg.Endpoints.APIURL)
+	}
 	client, err := in.newClient(in.cfg, in.observeRequest)
 	if err != nil {
 		return err
 	}
 	subs := newSubscriptionKeeper(client, in.cfg.StartSubscriptions, in.log, in.now)
+	subs.cooldown = subscriptionRestartCooldown
 	if err := subs.ensure(ctx, in.cfg.ContentTypes); err != nil {
 		return err
 	}
@@ -213,7 +227,7 @@ func (in *office365ActivityInput) runLister(ctx context.Context, contentType str
 			return
 		}
 	}
-	firstRunStart := in.now().Add(-in.cfg.Backfill)
+	firstRunStart := in.apiNow().Add(-in.cfg.Backfill)
 	var lastErr string
 	for {
 		err := in.poll(ctx, contentType, firstRunStart)
@@ -229,7 +243,7 @@ func (in *office365ActivityInput) runLister(ctx context.Context, contentType str
 			in.log.Infof("Listing %s recovered", contentType)
 			lastErr = ""
 		}
-		in.metrics.pollDone(contentType, in.cursors[contentType], in.now(), err == nil)
+		in.metrics.pollDone(contentType, in.cursors[contentType], in.apiNow(), err == nil)
 		select {
 		case <-time.After(in.cfg.PollInterval):
 		case <-ctx.Done():
@@ -240,10 +254,12 @@ func (in *office365ActivityInput) runLister(ctx context.Context, contentType str
 
 // poll lists from the cursor up to now, window by window, queueing every
 // blob not yet delivered. A window counts as listed only once all its pages
-// were read and all its blobs queued.
+// were read and all its blobs queued. "Now" is the API's clock: a window
+// that ends in the API's future would be recorded as listed before its
+// content exists.
 func (in *office365ActivityInput) poll(ctx context.Context, contentType string, firstRunStart time.Time) error {
 	cur := in.cursors[contentType]
-	now := in.now()
+	now := in.apiNow()
 	oldest := oldestListable(now)
 	if listed := cur.listedThroughTime(); !listed.IsZero() && listed.Before(oldest) {
 		// Downtime longer than the API's retention: say once, loudly, which
@@ -257,17 +273,14 @@ func (in *office365ActivityInput) poll(ctx context.Context, contentType string, 
 		firstRunStart = oldest
 	}
 	for _, w := range planWindows(cur.listFrom(firstRunStart), now) {
-		err := in.client.ListContent(ctx, contentType, w.start, w.end, func(items []o365api.ContentItem) error {
-			for _, item := range items {
-				if !cur.admit(item) {
-					continue
-				}
-				if !in.enqueue(ctx, fetchJob{item: item, to: -1}) {
-					return ctx.Err()
-				}
-			}
-			return nil
-		})
+		err := in.listWindow(ctx, cur, w)
+		for relists := 1; err != nil && relists <= maxRelists && isStaleNextPage(err); relists++ {
+			// A stale nextPage token cannot be followed again; the window
+			// is listed again from its first page, and blobs already
+			// admitted are skipped by contentId.
+			in.log.Debugf("Listing %s from %s: the next page went stale, listing the window again (%d of %d): %v", contentType, w.start.Format(time.RFC3339), relists, maxRelists, err)
+			err = in.listWindow(ctx, cur, w)
+		}
 		if err != nil {
 			in.subs.handle(ctx, contentType, err)
 			return fmt.Errorf("listing %s from %s to %s: %w", contentType, w.start.Format(time.RFC3339), w.end.Format(time.RFC3339), err)
@@ -276,6 +289,29 @@ func (in *office365ActivityInput) poll(ctx context.Context, contentType string, 
 		in.committer.schedule(contentType)
 	}
 	return nil
+}
+
+// maxRelists bounds how often one poll lists a window again after stale
+// next pages; past it the poll fails and the next one starts over.
+const maxRelists = 3
+
+func (in *office365ActivityInput) listWindow(ctx context.Context, cur *contentCursor, w listWindow) error {
+	return in.client.ListContent(ctx, cur.contentType, w.start, w.end, func(items []o365api.ContentItem) error {
+		for _, item := range items {
+			if !cur.admit(item) {
+				continue
+			}
+			if !in.enqueue(ctx, fetchJob{item: item, to: -1}) {
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
+}
+
+func isStaleNextPage(err error) bool {
+	var apiErr *o365api.APIError
+	return errors.As(err, &apiErr) && apiErr.Action() == o365api.ActionRelistWindow
 }
 
 func (in *office365ActivityInput) enqueue(ctx context.Context, job fetchJob) bool {
@@ -313,11 +349,17 @@ func (in *office365ActivityInput) runFetcher(ctx context.Context) {
 
 // fetch streams one job's records into batches. A failure part-way resumes
 // from the first record not yet emitted, so records are neither skipped nor
-// emitted twice by the retry.
+// emitted twice by the retry. A blob that cannot be fetched safely (foreign
+// host) or decoded (after blob_attempts) goes to the dead-letter path.
 func (in *office365ActivityInput) fetch(ctx context.Context, job fetchJob) {
 	ct, id := job.item.ContentType, job.item.ContentID
 	cur := in.cursors[ct]
-	next, total, err := in.streamBlob(ctx, job)
+	var body *cappedBuffer
+	if in.cfg.DeadLetter && job.attempt+1 >= in.cfg.BlobAttempts {
+		// The last attempt keeps what it reads, for the dead-letter message.
+		body = &cappedBuffer{max: in.cfg.DeadLetterMaxBytes}
+	}
+	next, total, err := in.streamBlob(ctx, job, body)
 	if err == nil {
 		if total >= 0 && cur.finishFetch(id, total) {
 			in.metrics.blob(ct, "delivered")
@@ -343,6 +385,13 @@ func (in *office365ActivityInput) fetch(ctx context.Context, job fetchJob) {
 	}
 	job.from = next
 	job.attempt++
+	if in.cfg.DeadLetter {
+		var bodyErr *blobBodyError
+		if errors.Is(err, o365api.ErrForeignHost) || (errors.As(err, &bodyErr) && job.attempt >= in.cfg.BlobAttempts) {
+			in.deadLetter(ctx, job, body, err)
+			return
+		}
+	}
 	delay := backoffDelay(job.attempt)
 	if job.attempt >= in.cfg.BlobAttempts {
 		in.log.Errorf("Fetching blob %s of %s failed %d times, setting it aside until the next poll (it stays in the checkpoint): %v", id, ct, job.attempt, err)
@@ -355,53 +404,107 @@ func (in *office365ActivityInput) fetch(ctx context.Context, job fetchJob) {
 	in.enqueueAfter(ctx, job, delay)
 }
 
+// blobBodyError is a failure reading a blob the API served (200): truncated
+// or malformed. Fetching again may help; if it keeps failing, the blob is a
+// dead letter rather than a reason to stall.
+type blobBodyError struct{ err error }
+
+func (e *blobBodyError) Error() string { return e.err.Error() }
+func (e *blobBodyError) Unwrap() error { return e.err }
+
 // streamBlob emits records [job.from, job.to) of a blob in bounded batches.
-// It returns the index after the last record emitted, and the blob's record
-// count when it read the blob to its end (-1 otherwise).
-func (in *office365ActivityInput) streamBlob(ctx context.Context, job fetchJob) (next, total int, err error) {
+// It returns the index after the last record emitted (or acknowledged as a
+// duplicate), and the blob's record count when it read the blob to its end
+// (-1 otherwise). When body is not nil it keeps a bounded copy of the bytes read.
+func (in *office365ActivityInput) streamBlob(ctx context.Context, job fetchJob, body *cappedBuffer) (next, total int, err error) {
 	next, total = job.from, -1
-	body, err := in.client.FetchBlob(ctx, job.item.ContentURI)
+	stream, err := in.client.FetchBlob(ctx, job.item.ContentURI)
 	if err != nil {
 		return next, total, fmt.Errorf("fetching blob %s: %w", job.item.ContentID, err)
 	}
-	defer body.Close()
+	defer stream.Close()
+	var r io.Reader = stream
+	if body != nil {
+		r = io.TeeReader(stream, body)
+	}
 
-	decoder := o365api.NewRecordDecoder(body)
+	decoder := o365api.NewRecordDecoder(r)
 	var (
 		batch      service.MessageBatch
+		keys       []dedupeEntry
+		batchKeys  map[dedupeKey]struct{}
 		batchBytes int
 		index      int
+		dropped    int
 	)
+	if in.dedupe != nil {
+		batchKeys = map[dedupeKey]struct{}{}
+	}
+	flush := func(end int) error {
+		r := recordRange{from: next, to: end}
+		if len(batch) == 0 {
+			// Every record of the range was a repeat: nothing to send, but
+			// the range still counts toward the blob's acknowledged records.
+			in.ackRange(job.item, r)
+		} else if err := in.emit(ctx, job.item, batch, keys, r); err != nil {
+			return err
+		}
+		in.metrics.duplicates(job.item.ContentType, dropped, 0)
+		next, batch, keys, batchBytes, dropped = end, nil, nil, 0, 0
+		clear(batchKeys)
+		return nil
+	}
 	for ; job.to < 0 || index < job.to; index++ {
 		rec, err := decoder.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return next, total, fmt.Errorf("decoding blob %s: %w", job.item.ContentID, err)
+			return next, total, &blobBodyError{fmt.Errorf("decoding blob %s: %w", job.item.ContentID, err)}
 		}
 		if index < job.from {
 			continue
 		}
+		if in.dedupe != nil && rec.ID != "" {
+			creation := rec.CreationTime
+			if creation.IsZero() {
+				creation = job.item.ContentCreated
+			}
+			e := newDedupeEntry(rec.ID, creation)
+			if _, inBatch := batchKeys[e.key]; inBatch || in.dedupe.seen(e) {
+				dropped++
+				continue
+			}
+			batchKeys[e.key] = struct{}{}
+			keys = append(keys, e)
+		}
 		batch = append(batch, in.message(job.item, rec))
 		batchBytes += len(rec.Raw)
 		if len(batch) >= in.cfg.MaxBatchRecords || batchBytes >= in.cfg.MaxBatchBytes {
-			if err := in.emit(ctx, job.item, batch, recordRange{from: next, to: index + 1}); err != nil {
+			if err := flush(index + 1); err != nil {
 				return next, total, err
 			}
-			next, batch, batchBytes = index+1, nil, 0
 		}
 	}
-	if len(batch) > 0 {
-		if err := in.emit(ctx, job.item, batch, recordRange{from: next, to: index}); err != nil {
+	if index > next {
+		if err := flush(index); err != nil {
 			return next, total, err
 		}
-		next = index
 	}
 	if job.to < 0 {
 		total = index
 	}
 	return next, total, nil
+}
+
+// ackRange acknowledges a range of records that needs no delivery (all
+// repeats of records already emitted).
+func (in *office365ActivityInput) ackRange(item o365api.ContentItem, r recordRange) {
+	ct := item.ContentType
+	if in.cursors[ct].ack(item.ContentID, r) {
+		in.metrics.blob(ct, "delivered")
+	}
+	in.committer.schedule(ct)
 }
 
 func (in *office365ActivityInput) message(item o365api.ContentItem, rec o365api.Record) *service.Message {
@@ -423,13 +526,19 @@ func (in *office365ActivityInput) message(item o365api.ContentItem, rec o365api.
 }
 
 // emit hands a batch to ReadBatch. Its ack moves the cursor; its nack queues
-// the same records again, so a nack never moves anything forward.
-func (in *office365ActivityInput) emit(ctx context.Context, item o365api.ContentItem, batch service.MessageBatch, r recordRange) error {
+// the same records again, so a nack never moves anything forward. The
+// batch's record Ids are remembered before it is handed over (a nack may
+// come at once) and forgotten on a nack, so that the refetch is not taken
+// for a repeat of itself.
+func (in *office365ActivityInput) emit(ctx context.Context, item o365api.ContentItem, batch service.MessageBatch, keys []dedupeEntry, r recordRange) error {
 	ct := item.ContentType
 	cur := in.cursors[ct]
 	ack := func(ackCtx context.Context, err error) error {
 		if err != nil {
 			in.metrics.records(ct, "nacked", len(batch))
+			if in.dedupe != nil {
+				in.dedupe.forget(keys)
+			}
 			in.enqueueAfter(ctx, fetchJob{item: item, from: r.from, to: r.to}, time.Second)
 			return nil
 		}
@@ -439,13 +548,81 @@ func (in *office365ActivityInput) emit(ctx context.Context, item o365api.Content
 		}
 		return in.committer.commit(ackCtx, ct)
 	}
+	if in.dedupe != nil {
+		in.metrics.duplicates(ct, 0, in.dedupe.add(keys, in.apiNow()))
+	}
 	select {
 	case in.batches <- emittedBatch{batch: batch, ack: ack}:
 		in.metrics.records(ct, "emitted", len(batch))
 		return nil
 	case <-ctx.Done():
+		if in.dedupe != nil {
+			in.dedupe.forget(keys)
+		}
 		return ctx.Err()
 	}
+}
+
+// deadLetter emits a blob that cannot be collected normally as one message
+// holding its raw body (as far as it was read, bounded) and the error. Once
+// that message is acknowledged the blob counts as delivered: it was, to the
+// dead-letter destination. A nack fetches the blob once more.
+func (in *office365ActivityInput) deadLetter(ctx context.Context, job fetchJob, body *cappedBuffer, cause error) {
+	item, ct := job.item, job.item.ContentType
+	cur := in.cursors[ct]
+	var raw []byte
+	truncated := false
+	if body != nil {
+		raw, truncated = body.buf, body.truncated
+	}
+	in.log.Errorf("Sending blob %s of %s (created %s) to the dead-letter path after %d attempts, records from %d on: %v", item.ContentID, ct, item.ContentCreated.Format(time.RFC3339), job.attempt, job.from, cause)
+	msg := service.NewMessage(raw)
+	msg.MetaSetMut(MetaDeadLetter, "true")
+	msg.MetaSetMut(MetaTenantID, in.cfg.TenantID)
+	msg.MetaSetMut(MetaContentType, ct)
+	msg.MetaSetMut(MetaContentID, item.ContentID)
+	msg.MetaSetMut(MetaContentCreated, item.ContentCreated.UTC().Format(time.RFC3339))
+	msg.MetaSetMut(MetaDeadLetterContentURI, item.ContentURI)
+	msg.MetaSetMut(MetaDeadLetterError, cause.Error())
+	msg.MetaSetMut(MetaDeadLetterFromRecord, strconv.Itoa(job.from))
+	msg.MetaSetMut(MetaDeadLetterTruncated, strconv.FormatBool(truncated))
+	ack := func(ackCtx context.Context, err error) error {
+		if err != nil {
+			in.metrics.records(ct, "nacked", 1)
+			retry := job
+			retry.attempt = max(in.cfg.BlobAttempts-1, 0)
+			in.enqueueAfter(ctx, retry, time.Second)
+			return nil
+		}
+		in.metrics.blob(ct, "dead_lettered")
+		if cur.deadLettered(item.ContentID, recordRange{from: job.from, to: job.to}) {
+			in.metrics.blob(ct, "delivered")
+		}
+		return in.committer.commit(ackCtx, ct)
+	}
+	select {
+	case in.batches <- emittedBatch{batch: service.MessageBatch{msg}, ack: ack}:
+	case <-ctx.Done():
+	}
+}
+
+// cappedBuffer keeps the first max bytes written to it and notes whether
+// more came; it never fails a write, so teeing into it cannot break a read.
+type cappedBuffer struct {
+	max       int
+	buf       []byte
+	truncated bool
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	room := b.max - len(b.buf)
+	if len(p) > room {
+		b.truncated = true
+		b.buf = append(b.buf, p[:max(room, 0)]...)
+	} else {
+		b.buf = append(b.buf, p...)
+	}
+	return len(p), nil
 }
 
 // backoffDelay grows exponentially from one second, capped at one minute.

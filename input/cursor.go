@@ -134,6 +134,29 @@ func (c *contentCursor) ack(contentID string, r recordRange) bool {
 	if !ok {
 		return false
 	}
+	return c.ackLocked(p, r)
+}
+
+// deadLettered records that a dead-letter message standing for records
+// [r.from, r.to) of a blob (r.to < 0: from r.from to its end) was
+// acknowledged, and reports whether the blob is now fully delivered. For
+// the cursor the blob then ends at r.from: the records before it were
+// emitted normally and still need their own acks.
+func (c *contentCursor) deadLettered(contentID string, r recordRange) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.pending[contentID]
+	if !ok {
+		return false
+	}
+	if r.to < 0 {
+		p.totalRecords = r.from
+		return c.completeLocked(p)
+	}
+	return c.ackLocked(p, r)
+}
+
+func (c *contentCursor) ackLocked(p *pendingBlob, r recordRange) bool {
 	if r.from <= p.ackedRecords {
 		if r.to > p.ackedRecords {
 			p.ackedRecords = r.to

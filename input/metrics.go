@@ -27,6 +27,9 @@ type inputMetrics struct {
 	lastSuccessfulPoll  *service.MetricGauge
 	newestContentCreate *service.MetricGauge
 	lagSeconds          *service.MetricGauge
+
+	duplicatesDropped *service.MetricCounter
+	dedupeEvicted     *service.MetricCounter
 }
 
 func newInputMetrics(m *service.Metrics, tenantID string) *inputMetrics {
@@ -45,6 +48,9 @@ func newInputMetrics(m *service.Metrics, tenantID string) *inputMetrics {
 		lastSuccessfulPoll:  m.NewGauge("o365_last_successful_poll_timestamp_seconds", "tenant_id", "content_type"),
 		newestContentCreate: m.NewGauge("o365_newest_delivered_content_created_timestamp_seconds", "tenant_id", "content_type"),
 		lagSeconds:          m.NewGauge("o365_lag_seconds", "tenant_id", "content_type"),
+
+		duplicatesDropped: m.NewCounter("o365_duplicates_dropped_total", "tenant_id", "content_type"),
+		dedupeEvicted:     m.NewCounter("o365_dedupe_evicted_total", "tenant_id"),
 	}
 }
 
@@ -55,6 +61,7 @@ var MetricNames = []string{
 	"o365_checkpoint_writes_total", "o365_unreachable_seconds_total", "o365_blobs_pending",
 	"o365_newest_delivered_age_seconds", "o365_api_errors_total", "o365_last_successful_poll_timestamp_seconds",
 	"o365_newest_delivered_content_created_timestamp_seconds", "o365_lag_seconds",
+	"o365_duplicates_dropped_total", "o365_dedupe_evicted_total",
 }
 
 func (m *inputMetrics) request(ev o365api.RequestEvent) {
@@ -83,6 +90,15 @@ func (m *inputMetrics) records(contentType, outcome string, n int) {
 
 func (m *inputMetrics) blob(contentType, outcome string) {
 	m.blobsTotal.Incr(1, m.tenantID, contentType, outcome)
+}
+
+func (m *inputMetrics) duplicates(contentType string, dropped, evicted int) {
+	if dropped > 0 {
+		m.duplicatesDropped.Incr(int64(dropped), m.tenantID, contentType)
+	}
+	if evicted > 0 {
+		m.dedupeEvicted.Incr(int64(evicted), m.tenantID)
+	}
 }
 
 func (m *inputMetrics) checkpointWritten(err error) {

@@ -12,6 +12,13 @@ import (
 // this a throttled tenant would only show in the metrics.
 func (in *office365ActivityInput) observeRequest(ev o365api.RequestEvent) {
 	in.metrics.request(ev)
+	if offset, changed := in.clock.observe(ev.ServerDate, in.now()); changed {
+		if offset == 0 {
+			in.log.Infof("The local clock agrees with the Activity API's again")
+		} else {
+			in.log.Warnf("The local clock differs from the Activity API's by %v (API minus local); listing windows follow the API's clock", offset)
+		}
+	}
 	throttled := ev.Code == "AF429" || ev.Status == 429
 	succeeded := ev.Status >= 200 && ev.Status < 300
 	in.throttleMu.Lock()

@@ -36,6 +36,10 @@ const (
 	oaFieldMaxBatchRecords      = "max_batch_records"
 	oaFieldMaxBatchBytes        = "max_batch_bytes"
 	oaFieldBlobAttempts         = "blob_attempts"
+	oaFieldDeadLetter           = "dead_letter"
+	oaFieldDeadLetterMaxBytes   = "dead_letter_max_bytes"
+	oaFieldDedupe               = "dedupe"
+	oaFieldDedupeMaxEntries     = "dedupe_max_entries"
 )
 
 // Metadata keys set on every message.
@@ -51,6 +55,17 @@ const (
 	MetaCreationTime   = "o365_creation_time"
 )
 
+// Metadata keys of a dead-letter message (one per blob that could not be
+// decoded or fetched safely), besides tenant, content type, content id and
+// content created.
+const (
+	MetaDeadLetter           = "dead_letter"
+	MetaDeadLetterError      = "o365_dead_letter_error"
+	MetaDeadLetterContentURI = "o365_content_uri"
+	MetaDeadLetterFromRecord = "o365_dead_letter_from_record"
+	MetaDeadLetterTruncated  = "o365_dead_letter_truncated"
+)
+
 const (
 	maxBackfill           = 168 * time.Hour
 	minPollInterval       = time.Second
@@ -59,6 +74,9 @@ const (
 	defaultLookback       = 2 * time.Hour
 	defaultMaxBatchRecord = 500
 	defaultMaxBatchBytes  = 4 << 20
+	// defaultDeadLetterMax stays under Kafka's default 1 MiB message limit
+	// with room for headers.
+	defaultDeadLetterMax = 900 << 10
 )
 
 var guidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
@@ -95,8 +113,26 @@ delivered are skipped by contentId.
 The AF error code is read from the body whatever the HTTP status. Throttling (AF429, as 403 or 429)
 backs off and honours `+"`Retry-After`"+`; 401 refreshes the token; 5xx and timeouts back off
 exponentially. An expired or deleted blob (AF20050, AF20051) is counted, logged and skipped. A
-malformed or truncated blob is fetched again from the first record not yet emitted; it never moves
-the checkpoint.
+malformed or truncated blob is fetched again from the first record not yet emitted, and goes to the
+dead-letter path when it keeps failing. When the local clock and the API's `+"`Date`"+` header differ by
+more than a minute, listing windows follow the API's clock. A stale `+"`NextPageUri`"+` (AF20031) makes
+the window be listed again from its start.
+
+### Dead letters and duplicates
+
+A blob whose body stays truncated or malformed after `+"`blob_attempts`"+` fetches, or whose contentUri
+names a host other than the API's (refused at once: the bearer token never goes there), is emitted
+as ONE dead-letter message: its content is the raw blob body as far as it could be read (at most
+`+"`dead_letter_max_bytes`"+`), with the metadata `+"`dead_letter: true`"+`, `+"`o365_content_id`"+`,
+`+"`o365_content_type`"+`, `+"`o365_content_uri`"+`, `+"`o365_content_created`"+`, `+"`o365_dead_letter_error`"+`,
+`+"`o365_dead_letter_from_record`"+` (records before this index were emitted normally) and
+`+"`o365_dead_letter_truncated`"+`. Once it is acknowledged the blob counts as delivered. Route it with
+a `+"`switch`"+` on `+"`@dead_letter`"+`. With `+"`dead_letter: false`"+` such a blob is retried every poll
+until it expires instead.
+
+The same record (same `+"`Id`"+`) in several blobs is emitted once: Ids are kept as 16 bytes in hourly
+buckets of `+"`CreationTime`"+`, forgotten after 8 days or, oldest first, past `+"`dedupe_max_entries`"+`.
+Memory is about 25 MB per million Ids. The memory does not survive a restart.
 
 ### Metadata
 
@@ -113,7 +149,8 @@ the checkpoint.
 ### Metrics
 
 `+"`o365_records_total{tenant_id,content_type,outcome}`"+` (emitted, acked, nacked),
-`+"`o365_blobs_total{tenant_id,content_type,outcome}`"+` (delivered, skipped_gone, refetched, failed),
+`+"`o365_blobs_total{tenant_id,content_type,outcome}`"+` (delivered, skipped_gone, refetched, failed, dead_lettered),
+`+"`o365_duplicates_dropped_total{tenant_id,content_type}`"+`, `+"`o365_dedupe_evicted_total{tenant_id}`"+`,
 `+"`o365_api_requests_total{tenant_id,op,status,code}`"+`, `+"`o365_throttles_total{tenant_id,op}`"+`,
 `+"`o365_blobs_pending{tenant_id,content_type}`"+`,
 `+"`o365_newest_delivered_age_seconds{tenant_id,content_type}`"+` and
@@ -183,9 +220,23 @@ the checkpoint.
 				Advanced().
 				Default(defaultMaxBatchBytes),
 			service.NewIntField(oaFieldBlobAttempts).
-				Description("How many times a blob that fails (truncated, malformed, server errors) is fetched in a row before it is set aside until the next poll. It is never skipped: it stays in the checkpoint until delivered or expired.").
+				Description("How many times a blob that fails (truncated, malformed, server errors) is fetched in a row. A blob whose body still fails goes to the dead-letter path (see `dead_letter`); one whose requests still fail (5xx, timeouts) is set aside until the next poll and stays in the checkpoint until delivered or expired.").
 				Advanced().
 				Default(5),
+			service.NewBoolField(oaFieldDeadLetter).
+				Description("Emit a blob that cannot be decoded after `blob_attempts` fetches, or whose contentUri names a foreign host, as one dead-letter message (metadata `dead_letter: true`) instead of retrying it until it expires.").
+				Default(true),
+			service.NewIntField(oaFieldDeadLetterMaxBytes).
+				Description("The most bytes of a failed blob's body a dead-letter message carries.").
+				Advanced().
+				Default(defaultDeadLetterMax),
+			service.NewBoolField(oaFieldDedupe).
+				Description("Drop a record whose `Id` was already emitted from another blob in the last 8 days (the API repeats records by design). Dropped records are counted in `o365_duplicates_dropped_total`.").
+				Default(true),
+			service.NewIntField(oaFieldDedupeMaxEntries).
+				Description("The most record Ids the deduplication remembers (about 25 bytes each); past it the oldest hour is forgotten early and counted in `o365_dedupe_evicted_total`.").
+				Advanced().
+				Default(defaultDedupeMaxEntries),
 			service.NewAutoRetryNacksToggleField(),
 		).
 		LintRule(`root = match {
@@ -251,6 +302,10 @@ type office365ActivityConfig struct {
 	MaxBatchRecords      int
 	MaxBatchBytes        int
 	BlobAttempts         int
+	DeadLetter           bool
+	DeadLetterMaxBytes   int
+	Dedupe               bool
+	DedupeMaxEntries     int
 }
 
 func office365ActivityConfigFromParsed(conf *service.ParsedConfig) (cfg office365ActivityConfig, err error) {
@@ -348,6 +403,18 @@ func office365ActivityConfigFromParsed(conf *service.ParsedConfig) (cfg office36
 		return cfg, err
 	}
 	if cfg.BlobAttempts, err = intField(conf, oaFieldBlobAttempts, 1, 100); err != nil {
+		return cfg, err
+	}
+	if cfg.DeadLetter, err = conf.FieldBool(oaFieldDeadLetter); err != nil {
+		return cfg, err
+	}
+	if cfg.DeadLetterMaxBytes, err = intField(conf, oaFieldDeadLetterMaxBytes, 0, 1<<30); err != nil {
+		return cfg, err
+	}
+	if cfg.Dedupe, err = conf.FieldBool(oaFieldDedupe); err != nil {
+		return cfg, err
+	}
+	if cfg.DedupeMaxEntries, err = intField(conf, oaFieldDedupeMaxEntries, 1000, 1<<30); err != nil {
 		return cfg, err
 	}
 	if cfg.CheckpointCache, err = conf.FieldString(oaFieldCheckpointCache); err != nil {

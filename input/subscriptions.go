@@ -17,6 +17,10 @@ import (
 // to wait 15 minutes between starts (management-api.md §3.3).
 const restartCooldown = 15 * time.Minute
 
+// subscriptionRestartCooldown is restartCooldown, replaced by tests that
+// disable and re-enable a subscription within seconds.
+var subscriptionRestartCooldown = restartCooldown
+
 // subscriptionKeeper starts subscriptions at Connect and restarts them when
 // the API reports them missing or disabled mid-run (AF20022, AF20023).
 type subscriptionKeeper struct {
@@ -24,13 +28,14 @@ type subscriptionKeeper struct {
 	mayStart bool
 	log      *service.Logger
 	now      func() time.Time
+	cooldown time.Duration
 
 	mu        sync.Mutex
 	lastStart map[string]time.Time
 }
 
 func newSubscriptionKeeper(client *o365api.Client, mayStart bool, log *service.Logger, now func() time.Time) *subscriptionKeeper {
-	return &subscriptionKeeper{client: client, mayStart: mayStart, log: log, now: now, lastStart: map[string]time.Time{}}
+	return &subscriptionKeeper{client: client, mayStart: mayStart, log: log, now: now, cooldown: restartCooldown, lastStart: map[string]time.Time{}}
 }
 
 // ensure makes sure every content type has an enabled subscription, starting
@@ -72,7 +77,7 @@ func (s *subscriptionKeeper) handle(ctx context.Context, contentType string, err
 	s.mu.Lock()
 	last, started := s.lastStart[contentType]
 	s.mu.Unlock()
-	if started && s.now().Sub(last) < restartCooldown {
+	if started && s.now().Sub(last) < s.cooldown {
 		return
 	}
 	if err := s.start(ctx, contentType); err != nil {
