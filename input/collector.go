@@ -431,15 +431,18 @@ func (in *office365ActivityInput) streamBlob(ctx context.Context, job fetchJob, 
 	decoder := o365api.NewRecordDecoder(r)
 	var (
 		batch      service.MessageBatch
-		keys       []dedupeEntry
-		batchKeys  map[dedupeKey]struct{}
+		keys       []dedupeEntry // claimed by the records of batch
 		batchBytes int
 		index      int
 		dropped    int
 	)
-	if in.dedupe != nil {
-		batchKeys = map[dedupeKey]struct{}{}
-	}
+	defer func() {
+		// Claims of records never handed over are released, so that the
+		// retry (or another blob's copy) delivers them.
+		if in.dedupe != nil && len(keys) > 0 {
+			in.dedupe.forget(keys)
+		}
+	}()
 	flush := func(end int) error {
 		r := recordRange{from: next, to: end}
 		if len(batch) == 0 {
@@ -451,7 +454,6 @@ func (in *office365ActivityInput) streamBlob(ctx context.Context, job fetchJob, 
 		}
 		in.metrics.duplicates(job.item.ContentType, dropped, 0)
 		next, batch, keys, batchBytes, dropped = end, nil, nil, 0, 0
-		clear(batchKeys)
 		return nil
 	}
 	for ; job.to < 0 || index < job.to; index++ {
@@ -471,11 +473,12 @@ func (in *office365ActivityInput) streamBlob(ctx context.Context, job fetchJob, 
 				creation = job.item.ContentCreated
 			}
 			e := newDedupeEntry(rec.ID, creation)
-			if _, inBatch := batchKeys[e.key]; inBatch || in.dedupe.seen(e) {
+			claimed, evicted := in.dedupe.claim(e, in.apiNow())
+			in.metrics.duplicates(job.item.ContentType, 0, evicted)
+			if !claimed {
 				dropped++
 				continue
 			}
-			batchKeys[e.key] = struct{}{}
 			keys = append(keys, e)
 		}
 		batch = append(batch, in.message(job.item, rec))
@@ -527,9 +530,8 @@ func (in *office365ActivityInput) message(item o365api.ContentItem, rec o365api.
 
 // emit hands a batch to ReadBatch. Its ack moves the cursor; its nack queues
 // the same records again, so a nack never moves anything forward. The
-// batch's record Ids are remembered before it is handed over (a nack may
-// come at once) and forgotten on a nack, so that the refetch is not taken
-// for a repeat of itself.
+// batch's claimed record Ids are forgotten on a nack, so that the refetch
+// is not taken for a repeat of itself.
 func (in *office365ActivityInput) emit(ctx context.Context, item o365api.ContentItem, batch service.MessageBatch, keys []dedupeEntry, r recordRange) error {
 	ct := item.ContentType
 	cur := in.cursors[ct]
@@ -548,18 +550,12 @@ func (in *office365ActivityInput) emit(ctx context.Context, item o365api.Content
 		}
 		return in.committer.commit(ackCtx, ct)
 	}
-	if in.dedupe != nil {
-		in.metrics.duplicates(ct, 0, in.dedupe.add(keys, in.apiNow()))
-	}
 	select {
 	case in.batches <- emittedBatch{batch: batch, ack: ack}:
 		in.metrics.records(ct, "emitted", len(batch))
 		return nil
 	case <-ctx.Done():
-		if in.dedupe != nil {
-			in.dedupe.forget(keys)
-		}
-		return ctx.Err()
+		return ctx.Err() // streamBlob releases the batch's claims
 	}
 }
 

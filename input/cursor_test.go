@@ -119,3 +119,24 @@ func TestCursorFirstRunStartsAtBackfill(t *testing.T) {
 	cur := newContentCursor(o365api.ContentTypeExchange, time.Hour)
 	assert.Equal(t, cursorEpoch, cur.listFrom(cursorEpoch))
 }
+
+func TestCursorDeadLetterCompletesABlobOnlyWithItsEarlierRecords(t *testing.T) {
+	c := newContentCursor("Audit.Exchange", time.Hour)
+	item := o365api.ContentItem{ContentType: "Audit.Exchange", ContentID: "a", ContentCreated: time.Now()}
+	require.True(t, c.admit(item))
+	// Records 0-1 went out normally and are still in flight; the dead
+	// letter stands for the rest of the blob from record 2.
+	assert.False(t, c.deadLettered("a", recordRange{from: 2, to: -1}))
+	assert.Equal(t, 1, c.pendingCount())
+	assert.True(t, c.ack("a", recordRange{from: 0, to: 2}), "the blob completes with its last normal batch")
+	assert.Zero(t, c.pendingCount())
+
+	// A dead letter for a slice (a nacked batch that then failed) counts as
+	// that range only.
+	item.ContentID = "b"
+	require.True(t, c.admit(item))
+	assert.False(t, c.finishFetch("b", 6))
+	assert.False(t, c.deadLettered("b", recordRange{from: 2, to: 4}))
+	assert.False(t, c.ack("b", recordRange{from: 0, to: 2}))
+	assert.True(t, c.ack("b", recordRange{from: 4, to: 6}))
+}

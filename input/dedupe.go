@@ -67,52 +67,49 @@ func parseDedupeKey(id string) dedupeKey {
 type deduper struct {
 	maxEntries int
 
-	mu      sync.Mutex
-	buckets map[int64]map[dedupeKey]struct{}
-	entries int
+	mu        sync.Mutex
+	buckets   map[int64]map[dedupeKey]struct{}
+	entries   int
+	lastSweep int64 // the expiry bucket of the last sweep
 }
 
 func newDeduper(maxEntries int) *deduper {
 	return &deduper{maxEntries: maxEntries, buckets: map[int64]map[dedupeKey]struct{}{}}
 }
 
-// seen reports whether e was emitted and not forgotten since.
-func (d *deduper) seen(e dedupeEntry) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	_, ok := d.buckets[e.bucket][e.key]
-	return ok
-}
-
-// add remembers entries, expires buckets past the horizon at now and
-// returns how many entries the size cap evicted early.
-func (d *deduper) add(entries []dedupeEntry, now time.Time) (evicted int) {
+// claim remembers e and reports whether it was new; false means the record
+// is a repeat to drop. Checking and remembering are one step so that two
+// blobs fetched at once cannot both pass the same Id. A claim whose record
+// is then not handed downstream must be forgotten. evicted is how many Ids
+// the size cap dropped early.
+func (d *deduper) claim(e dedupeEntry, now time.Time) (claimed bool, evicted int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	expired := now.Add(-dedupeHorizon).Unix() / int64(dedupeBucket/time.Second)
-	for b, ids := range d.buckets {
-		if b < expired {
-			d.entries -= len(ids)
-			delete(d.buckets, b)
+	if expired != d.lastSweep {
+		d.lastSweep = expired
+		for b, ids := range d.buckets {
+			if b < expired {
+				d.entries -= len(ids)
+				delete(d.buckets, b)
+			}
 		}
 	}
-	for _, e := range entries {
-		if e.bucket < expired {
-			continue // no repeat can still be listed
-		}
-		ids := d.buckets[e.bucket]
-		if ids == nil {
-			ids = map[dedupeKey]struct{}{}
-			d.buckets[e.bucket] = ids
-		}
-		if _, ok := ids[e.key]; !ok {
-			ids[e.key] = struct{}{}
-			d.entries++
-		}
+	if e.bucket < expired {
+		return true, 0 // no repeat of it can still be listed
 	}
-	for d.entries > d.maxEntries && len(d.buckets) > 0 {
-		oldest := int64(0)
-		first := true
+	ids := d.buckets[e.bucket]
+	if ids == nil {
+		ids = map[dedupeKey]struct{}{}
+		d.buckets[e.bucket] = ids
+	}
+	if _, ok := ids[e.key]; ok {
+		return false, 0
+	}
+	ids[e.key] = struct{}{}
+	d.entries++
+	for d.entries > d.maxEntries {
+		oldest, first := int64(0), true
 		for b := range d.buckets {
 			if first || b < oldest {
 				oldest, first = b, false
@@ -122,12 +119,12 @@ func (d *deduper) add(entries []dedupeEntry, now time.Time) (evicted int) {
 		d.entries -= len(d.buckets[oldest])
 		delete(d.buckets, oldest)
 	}
-	return evicted
+	return true, evicted
 }
 
-// forget drops entries again: their batch was nacked, and the records must
-// pass when it is fetched again rather than be taken for repeats of
-// themselves.
+// forget drops claims again: their batch was nacked or never handed over,
+// and the records must pass when fetched again rather than be taken for
+// repeats of themselves.
 func (d *deduper) forget(entries []dedupeEntry) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
