@@ -26,6 +26,10 @@ const producerLinger = 5 * time.Millisecond
 // errNoTopic is the error of a message whose topic interpolates to an empty string.
 var errNoTopic = errors.New("topic interpolated to an empty string")
 
+// errHeadersChanged stops a metadata walk that finds more than the first walk counted, which
+// only a concurrent writer to the message could cause.
+var errHeadersChanged = errors.New("metadata changed while writing headers")
+
 func init() {
 	err := service.RegisterBatchOutput("kafka_franz", franzOutputSpec(),
 		func(conf *service.ParsedConfig, mgr *service.Resources) (service.BatchOutput, service.BatchPolicy, int, error) {
@@ -256,35 +260,43 @@ func (o *franzOutput) clientOpts() ([]kgo.Opt, error) {
 
 // buildRecords turns each message into a record. A message that cannot become a record leaves a
 // nil record and its error at the same index, so the rest of the batch is still produced and
-// only that message is reported failed.
+// only that message is reported failed. The records of a batch share one allocation.
 func (o *franzOutput) buildRecords(batch service.MessageBatch) ([]*kgo.Record, []error) {
 	records := make([]*kgo.Record, len(batch))
 	errs := make([]error, len(batch))
+	slab := make([]kgo.Record, len(batch))
 	for i, msg := range batch {
-		records[i], errs[i] = o.buildRecord(msg)
+		if errs[i] = o.buildRecord(msg, &slab[i]); errs[i] == nil {
+			records[i] = &slab[i]
+		}
 	}
 	return records, errs
 }
 
-func (o *franzOutput) buildRecord(msg *service.Message) (*kgo.Record, error) {
-	topic, err := o.cfg.topic.TryString(msg)
+func (o *franzOutput) buildRecord(msg *service.Message, rec *kgo.Record) error {
+	topic, err := o.topic(msg)
 	if err != nil {
-		return nil, fmt.Errorf("interpolating %s: %w", kfFieldTopic, err)
+		return fmt.Errorf("interpolating %s: %w", kfFieldTopic, err)
 	}
 	if topic == "" {
-		return nil, errNoTopic
+		return errNoTopic
 	}
 	value, err := msg.AsBytes()
 	if err != nil {
-		return nil, fmt.Errorf("reading message: %w", err)
+		return fmt.Errorf("reading message: %w", err)
 	}
-	rec := &kgo.Record{Topic: topic, Value: value}
+	rec.Topic, rec.Value = topic, value
 	size := len(value)
 
-	if o.cfg.key != nil {
+	// A key read straight from metadata is copied into the headers' buffer.
+	var metaKey string
+	if o.cfg.keyMeta != "" {
+		metaKey, _ = msg.MetaGet(o.cfg.keyMeta)
+	}
+	if o.cfg.key != nil && metaKey == "" {
 		key, err := o.cfg.key.TryBytes(msg)
 		if err != nil {
-			return nil, fmt.Errorf("interpolating %s: %w", kfFieldKey, err)
+			return fmt.Errorf("interpolating %s: %w", kfFieldKey, err)
 		}
 		if len(key) > 0 {
 			rec.Key = key
@@ -295,27 +307,70 @@ func (o *franzOutput) buildRecord(msg *service.Message) (*kgo.Record, error) {
 	if o.cfg.partition != nil {
 		raw, err := o.cfg.partition.TryString(msg)
 		if err != nil {
-			return nil, fmt.Errorf("interpolating %s: %w", kfFieldPartition, err)
+			return fmt.Errorf("interpolating %s: %w", kfFieldPartition, err)
 		}
 		p, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 32)
 		if err != nil || p < 0 {
-			return nil, fmt.Errorf("%s: %q is not a partition number", kfFieldPartition, raw)
+			return fmt.Errorf("%s: %q is not a partition number", kfFieldPartition, raw)
 		}
 		rec.Partition = int32(p)
 	}
 
+	size += o.setKeyAndHeaders(msg, rec, metaKey)
+
+	if size > int(o.cfg.maxMessageBytes) {
+		return fmt.Errorf("record for topic %s is %d bytes, larger than %s %d", topic, size, kfFieldMaxMessageBytes, o.cfg.maxMessageBytes)
+	}
+	return nil
+}
+
+// topic reads a topic that is only a metadata reference straight from the metadata, and
+// interpolates anything else (or a missing key, which Bloblang renders as "null").
+func (o *franzOutput) topic(msg *service.Message) (string, error) {
+	if o.cfg.topicMeta != "" {
+		if v, ok := msg.MetaGet(o.cfg.topicMeta); ok {
+			return v, nil
+		}
+	}
+	return o.cfg.topic.TryString(msg)
+}
+
+// setKeyAndHeaders sets key (when not empty) and the selected metadata as headers, all in one
+// buffer: a record costs two allocations here however many headers it has. It returns their size.
+func (o *franzOutput) setKeyAndHeaders(msg *service.Message, rec *kgo.Record, key string) int {
+	n, size := 0, len(key)
 	if !o.cfg.metadata.IsEmpty() {
-		_ = o.cfg.metadata.Walk(msg, func(k, v string) error {
-			rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
-			size += len(k) + len(v)
+		_ = o.cfg.metadata.Walk(msg, func(_, v string) error {
+			n++
+			size += len(v)
 			return nil
 		})
 	}
-
-	if size > int(o.cfg.maxMessageBytes) {
-		return nil, fmt.Errorf("record for topic %s is %d bytes, larger than %s %d", topic, size, kfFieldMaxMessageBytes, o.cfg.maxMessageBytes)
+	if size == 0 && n == 0 {
+		return 0
 	}
-	return rec, nil
+	buf := make([]byte, 0, size)
+	total := 0
+	if key != "" {
+		buf = append(buf, key...)
+		rec.Key = buf[:len(key):len(key)]
+		total += len(key)
+	}
+	if n == 0 {
+		return total
+	}
+	rec.Headers = make([]kgo.RecordHeader, 0, n)
+	_ = o.cfg.metadata.Walk(msg, func(k, v string) error {
+		if len(rec.Headers) == n || len(buf)+len(v) > cap(buf) {
+			return errHeadersChanged
+		}
+		start := len(buf)
+		buf = append(buf, v...)
+		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: k, Value: buf[start:len(buf):len(buf)]})
+		total += len(k) + len(v)
+		return nil
+	})
+	return total
 }
 
 // ensureTopics creates the given topics unless already ensured. Concurrent writers may race to

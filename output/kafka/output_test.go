@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -397,6 +398,83 @@ output:
 	recs := consumeN(t, brokers, 6, []string{"o365.azureactivedirectory", "o365.exchange"})
 	for _, r := range recs {
 		assert.Equal(t, "o365."+strings.ToLower(headerMap(r)["workload"]), r.Topic)
+	}
+}
+
+func TestMetaReference(t *testing.T) {
+	tests := []struct{ raw, want string }{
+		{"${! @topic }", "topic"},
+		{"${!@o365_record_id}", "o365_record_id"},
+		{` ${! meta("kafka.key") } `, "kafka.key"},
+		{"o365.${! @workload }", ""},
+		{"${! @topic.lowercase() }", ""},
+		{"${! @ }", ""},
+		{"static", ""},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, metaReference(tt.raw), tt.raw)
+	}
+}
+
+// TestBuildRecordMetadataFastPath checks that reading topic and key straight from metadata gives
+// what interpolation gives, including a missing key (Bloblang's "null").
+func TestBuildRecordMetadataFastPath(t *testing.T) {
+	cfg, err := parseConfig("seed_brokers: [a:9092]\ntopic: ${! @topic }\nkey: ${! @id }\nmetadata: {include_prefixes: [o365_]}\n")
+	require.NoError(t, err)
+	require.Equal(t, "topic", cfg.topicMeta)
+	require.Equal(t, "id", cfg.keyMeta)
+	out := newFranzOutput(cfg, nil)
+
+	with := service.NewMessage([]byte(`{}`))
+	with.MetaSetMut("topic", "o365.exchange")
+	with.MetaSetMut("id", "8b5e")
+	with.MetaSetMut("o365_workload", "Exchange")
+	with.MetaSetMut("o365_operation", "Send")
+	without := service.NewMessage([]byte(`{}`))
+	recs, errs := out.buildRecords(service.MessageBatch{with, without})
+
+	require.NoError(t, errs[0])
+	assert.Equal(t, "o365.exchange", recs[0].Topic)
+	assert.Equal(t, "8b5e", string(recs[0].Key))
+	headers := map[string]string{}
+	for _, h := range recs[0].Headers {
+		headers[h.Key] = string(h.Value)
+	}
+	assert.Equal(t, map[string]string{"o365_workload": "Exchange", "o365_operation": "Send"}, headers)
+	require.NoError(t, errs[1])
+	assert.Equal(t, "null", recs[1].Topic, "as interpolation renders a missing key")
+	assert.Equal(t, "null", string(recs[1].Key))
+	assert.Empty(t, recs[1].Headers)
+}
+
+// BenchmarkBuildRecordsProduction builds records the way config/kafka.yaml configures the output:
+// topic and key read from metadata, the input's o365_ metadata as headers.
+func BenchmarkBuildRecordsProduction(b *testing.B) {
+	cfg, err := parseConfig("seed_brokers: [a:9092]\ntopic: ${! @topic }\nkey: ${! @o365_record_id }\nmetadata: {include_prefixes: [o365_]}\n")
+	require.NoError(b, err)
+	out := newFranzOutput(cfg, nil)
+	body := bytes.Repeat([]byte("x"), 1200)
+	batch := make(service.MessageBatch, 100)
+	for i := range batch {
+		m := service.NewMessage(body)
+		for k, v := range map[string]string{
+			"o365_tenant_id": "6d5a2c1e-3f4b-4a8e-9c71-0b2e8f4d6a13", "o365_content_type": "Audit.Exchange",
+			"o365_content_id":      "20261101100000000$20261101110000000$audit_exchange$Audit_Exchange$emea0026",
+			"o365_content_created": "2026-11-01T10:00:00Z", "o365_workload": "Exchange", "o365_record_type": "2",
+			"o365_operation": "Send", "o365_creation_time": "2026-11-01T09:58:00Z", "topic": "o365.exchange",
+		} {
+			m.MetaSetMut(k, v)
+		}
+		m.MetaSetMut("o365_record_id", fmt.Sprintf("80c76bd2-9d81-4c57-a97a-%012d", i))
+		batch[i] = m
+	}
+	b.SetBytes(int64(len(body) * len(batch)))
+	b.ReportAllocs()
+	for b.Loop() {
+		recs, errs := out.buildRecords(batch)
+		if errs[0] != nil || recs[99] == nil {
+			b.Fatal(errs[0])
+		}
 	}
 }
 
