@@ -188,27 +188,33 @@ func (c *Client) sameOriginURL(base *url.URL, raw string) (string, error) {
 }
 
 // withPublisher appends PublisherIdentifier to raw unless its query already
-// has it, in any case ([BEATS] sends publisherIdentifier). The rest of raw is
-// kept byte for byte: next-page URLs and contentUris are opaque (§3.6).
+// has it with a value, in any case ([BEATS] sends publisherIdentifier). The
+// rest of raw is kept byte for byte but for empty pairs: next-page URLs and
+// contentUris are opaque (§3.6).
 func (c *Client) withPublisher(raw string) string {
 	beforeFragment, fragment, hasFragment := strings.Cut(raw, "#")
-	_, query, hasQuery := strings.Cut(beforeFragment, "?")
+	path, query, _ := strings.Cut(beforeFragment, "?")
+	var pairs []string
 	for pair := range strings.SplitSeq(query, "&") {
-		key, _, _ := strings.Cut(pair, "=")
+		if pair == "" {
+			continue
+		}
+		key, value, _ := strings.Cut(pair, "=")
 		if unescaped, err := url.QueryUnescape(key); err == nil {
 			key = unescaped
 		}
-		if strings.EqualFold(key, "PublisherIdentifier") {
+		if !strings.EqualFold(key, "PublisherIdentifier") {
+			pairs = append(pairs, pair)
+			continue
+		}
+		if value != "" {
 			return raw
 		}
+		// An empty one (found by FuzzNextPageURL) would put the request in
+		// the shared throttling pool: it is replaced.
 	}
-	sep := "&"
-	if !hasQuery {
-		sep = "?"
-	} else if query == "" || strings.HasSuffix(query, "&") {
-		sep = ""
-	}
-	out := beforeFragment + sep + "PublisherIdentifier=" + url.QueryEscape(c.publisherID)
+	pairs = append(pairs, "PublisherIdentifier="+url.QueryEscape(c.publisherID))
+	out := path + "?" + strings.Join(pairs, "&")
 	if hasFragment {
 		out += "#" + fragment
 	}

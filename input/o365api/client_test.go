@@ -619,6 +619,9 @@ func TestWithPublisher(t *testing.T) {
 		{"https://h/a?PUBLISHERIDENTIFIER=other", "https://h/a?PUBLISHERIDENTIFIER=other"},
 		{"https://h/a?publisherIdentifierX=1", "https://h/a?publisherIdentifierX=1&" + p},
 		{"https://h/a?nextPage=a%2Bb#frag", "https://h/a?nextPage=a%2Bb&" + p + "#frag"},
+		// Found by FuzzNextPageURL: an empty value is no PublisherIdentifier.
+		{"https://h/a?puBlisherIdentifier", "https://h/a?" + p},
+		{"https://h/a?x=1&PublisherIdentifier=&y=2", "https://h/a?x=1&y=2&" + p},
 	}
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, c.withPublisher(tt.in), tt.in)
