@@ -29,5 +29,6 @@ func main() {
 		service.CLIOptAddCommand(demoCommand()),
 		service.CLIOptAddCommand(checkCommand()),
 		service.CLIOptAddCommand(subscriptionsCommand()),
+		service.CLIOptAddCommand(benchCommand()),
 	)
 }
