@@ -401,3 +401,30 @@ func simBlob(t testing.TB, ct string, n int) []byte {
 	t.Fatalf("no blob of %s with %d records", ct, n)
 	return nil
 }
+
+// BenchmarkRecordDecoderSim decodes simulated blobs of each content type:
+// the record sizes and shapes the collector sees.
+func BenchmarkRecordDecoderSim(b *testing.B) {
+	for _, ct := range o365sim.ContentTypes {
+		data := simBlob(b, ct, 500)
+		records := 0
+		b.Run(ct, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				d := NewRecordDecoder(bytes.NewReader(data))
+				records = 0
+				for {
+					if _, err := d.Next(); err != nil {
+						if err != io.EOF {
+							b.Fatal(err)
+						}
+						break
+					}
+					records++
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*records), "ns/record")
+		})
+	}
+}
