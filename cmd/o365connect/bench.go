@@ -76,12 +76,13 @@ var benchPipelines = map[string]benchPipeline{
 
 // benchRun is what one run measured.
 type benchRun struct {
-	pipeline      string
-	drain         time.Duration
-	records       int64
-	childCPU      time.Duration // at drain
-	childPeakRSS  int64         // bytes, VmHWM at drain
-	exitMaxRSS    int64         // bytes, rusage at exit (includes the live phase)
+	pipeline string
+	drain    time.Duration
+	records  int64
+	childCPU time.Duration // at drain
+	// childPeakRSS is VmHWM at drain, in bytes. Not rusage's Maxrss: for a child of a large
+	// process Linux reports the parent's RSS at fork there (the bench driver holds ~3 GB).
+	childPeakRSS  int64
 	driverCPU     time.Duration
 	brokerCPU     time.Duration
 	machineBusy   time.Duration // all CPUs, all processes
@@ -376,9 +377,6 @@ func (b *bencher) run(ctx context.Context, p benchPipeline, cfgPath string, n in
 	case <-time.After(30 * time.Second):
 		_ = cmd.Process.Kill()
 		<-exited
-	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		r.exitMaxRSS = ru.Maxrss * 1024
 	}
 	delCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
