@@ -43,10 +43,10 @@ func parseClientIP(raw string) map[string]any {
 	if s == "" {
 		return nil
 	}
-	host, port := splitHostPort(s)
+	host, port, isIP := ParseClientIP(s)
 	out := make(map[string]any, 2)
-	if addr, err := netip.ParseAddr(host); err == nil {
-		out["ip"] = addr.String()
+	if isIP {
+		out["ip"] = host
 	} else {
 		out["address"] = host
 	}
@@ -54,6 +54,17 @@ func parseClientIP(raw string) map[string]any {
 		out["port"] = int64(port)
 	}
 	return out
+}
+
+// ParseClientIP splits a non-blank, trimmed ClientIP value the way o365_parse_client_ip does:
+// host is the address in canonical form when isIP, otherwise the host as given; port is -1 when
+// there is none.
+func ParseClientIP(s string) (host string, port int, isIP bool) {
+	host, port = splitHostPort(s)
+	if addr, err := netip.ParseAddr(host); err == nil {
+		return addr.String(), port, true
+	}
+	return host, port, false
 }
 
 // splitHostPort is net.SplitHostPort made lenient: a port is optional, brackets are optional
