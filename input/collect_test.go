@@ -245,22 +245,28 @@ func TestCollectNackedBatchesAreRedeliveredAndNeverCheckpointed(t *testing.T) {
 	sim := simTenant(t, o365sim.Config{Seed: 10, History: 3 * time.Hour})
 	want := sim.ExpectedRecords()
 	got := newReceived()
-	var mu sync.Mutex
-	rejected := map[string]bool{}
-	startPipeline(t, sim, t.TempDir(), "auto_replay_nacks: false\n", func(_ context.Context, b service.MessageBatch) error {
-		id, _ := b[0].MetaGet(MetaContentID)
-		mu.Lock()
-		firstTime := !rejected[id]
-		rejected[id] = true
-		mu.Unlock()
-		if firstTime {
-			return errors.New("downstream refused the batch")
-		}
-		got.add(b)
-		return nil
-	})
+	startPipeline(t, sim, t.TempDir(), "auto_replay_nacks: false\n", refuseEachOnce(got, MetaContentID))
 	waitFor(t, "every record after the nacks", time.Minute, func() bool { u, _ := got.counts(); return u >= len(want) })
 	unique, total := got.counts()
 	assert.Equal(t, len(want), unique)
 	assert.Equal(t, len(want), total)
+}
+
+// refuseEachOnce returns a consumer that nacks the first batch it sees for
+// each value of the metadata key metaKey, and collects every later batch.
+func refuseEachOnce(got *received, metaKey string) func(context.Context, service.MessageBatch) error {
+	var mu sync.Mutex
+	refused := map[string]bool{}
+	return func(_ context.Context, b service.MessageBatch) error {
+		v, _ := b[0].MetaGet(metaKey)
+		mu.Lock()
+		first := !refused[v]
+		refused[v] = true
+		mu.Unlock()
+		if first {
+			return errors.New("downstream refused the batch")
+		}
+		got.add(b)
+		return nil
+	}
 }

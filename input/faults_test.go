@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -483,20 +482,7 @@ func TestFaultDedupeSurvivesNackOfTheFirstCopy(t *testing.T) {
 	sim := faultSim(t, o365sim.Config{Seed: 29, DuplicatesEvery: 2})
 	want := sim.ExpectedRecords()
 	got := newReceived()
-	var mu sync.Mutex
-	refused := map[string]bool{}
-	startPipeline(t, sim, t.TempDir(), "auto_replay_nacks: false\n", func(_ context.Context, b service.MessageBatch) error {
-		id, _ := b[0].MetaGet(MetaRecordID)
-		mu.Lock()
-		first := !refused[id]
-		refused[id] = true
-		mu.Unlock()
-		if first {
-			return errors.New("downstream refused the batch")
-		}
-		got.add(b)
-		return nil
-	})
+	startPipeline(t, sim, t.TempDir(), "auto_replay_nacks: false\n", refuseEachOnce(got, MetaRecordID))
 	waitUnique(t, got, countUnique(want), time.Minute)
 	time.Sleep(time.Second)
 	u, total := got.counts()
