@@ -32,14 +32,13 @@ func benchCommand() *cli.Command {
 		Description: `Serves a deterministic simulated tenant (all five content types, 7 days, one huge blob),
 runs the o365connect binary on the production config against it and a Kafka broker until the
 backlog is in Kafka (counted by the broker's end offsets), once per run for the raw pipeline
-(input -> route -> kafka_franz) and once with normalize.blobl; then adds blobs while the last run
+(input -> route -> kafka_franz) and once with normalisation (config/kafka.yaml as is); then adds blobs while the last run
 of each pipeline tails the feed, and times each from listable to acknowledged by the broker.
 Writes a Markdown table to stdout and to --out. See bench/README.md.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "brokers", EnvVars: []string{"O365_KAFKA_BROKERS"}, Usage: "Kafka seed brokers (host:port,...)"},
 			&cli.StringFlag{Name: "binary", Value: "bin/o365connect", Usage: "the o365connect binary to benchmark"},
 			&cli.StringFlag{Name: "config", Value: "config/kafka.yaml", Usage: "the production pipeline config"},
-			&cli.StringFlag{Name: "resources", Value: "resources", Usage: "folder of the Bloblang mappings"},
 			&cli.IntFlag{Name: "records", Value: 1_000_000, Usage: "records in the backlog, besides the huge blob"},
 			&cli.IntFlag{Name: "huge-records", Value: 80_000, Usage: "records in the huge blob (about 0.8 KB each)"},
 			&cli.IntFlag{Name: "records-per-blob", Value: 1000, Usage: "average records per blob"},
@@ -70,7 +69,7 @@ type benchPipeline struct {
 
 var benchPipelines = map[string]benchPipeline{
 	"raw": {name: "raw", desc: "input → route (the dead-letter switch around office365_route) → kafka_franz", keep: func(l string) bool { return l == "route" }},
-	"normalize": {name: "normalize", desc: "input → normalize.blobl → redact_dlp → route → kafka_franz (config/kafka.yaml as is)",
+	"normalize": {name: "normalize", desc: "input → office365_normalize → office365_redact_dlp → route → kafka_franz (config/kafka.yaml as is)",
 		keep: func(string) bool { return true }},
 }
 
@@ -123,10 +122,6 @@ func runBench(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	resources, err := filepath.Abs(c.String("resources"))
-	if err != nil {
-		return err
-	}
 	machine := describeMachine()
 
 	logf("building the tenant: %d records in blobs of about %d, plus a blob of %d records", c.Int("records"), c.Int("records-per-blob"), c.Int("huge-records"))
@@ -169,7 +164,7 @@ func runBench(c *cli.Context) error {
 	}
 
 	b := &bencher{
-		c: c, tenant: tenant, kafka: kafka, binary: binary, resources: resources, work: work, caFile: caFile,
+		c: c, tenant: tenant, kafka: kafka, binary: binary, work: work, caFile: caFile,
 		brokerPid: readPidFile(c.String("broker-pid-file")), stamp: time.Now().UTC().Format("20060102T150405"),
 	}
 	results := map[string][]benchRun{}
@@ -216,7 +211,6 @@ type bencher struct {
 	tenant    *benchTenant
 	kafka     *benchKafka
 	binary    string
-	resources string
 	work      string
 	caFile    string
 	brokerPid int
@@ -281,7 +275,6 @@ func (b *bencher) run(ctx context.Context, p benchPipeline, cfgPath string, n in
 		"O365_MAX_REQUESTS_PER_MINUTE": strconv.Itoa(benchRequestsPerMinute),
 		"O365_BACKFILL":                "168h",
 		"O365_STATE_DIR":               stateDir,
-		"O365_RESOURCES_DIR":           b.resources,
 		"O365_HTTP_ADDRESS":            httpAddr,
 		"O365_LOG_LEVEL":               "WARN",
 		"KAFKA_BROKERS":                strings.Join(b.kafka.brokers, ","),

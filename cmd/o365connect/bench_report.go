@@ -278,7 +278,7 @@ func renderBenchReport(in benchReportInput) string {
 		fmt.Fprintf(&b, "| raw pipeline ≥ 150,000 records/s | %.0f | %s |\n", v, yes(v >= 150_000))
 	}
 	if v, ok := med("normalize", rate); ok {
-		fmt.Fprintf(&b, "| with normalize.blobl ≥ 40,000 records/s | %.0f | %s |\n", v, yes(v >= 40_000))
+		fmt.Fprintf(&b, "| with normalisation ≥ 40,000 records/s | %.0f | %s |\n", v, yes(v >= 40_000))
 	}
 	var peak int64
 	var blobs, fetches, throttles int

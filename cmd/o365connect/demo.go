@@ -18,7 +18,6 @@ import (
 
 	"github.com/o365connect/o365connect/config"
 	"github.com/o365connect/o365connect/input/o365sim"
-	"github.com/o365connect/o365connect/resources"
 )
 
 // demoCommand runs the production pipeline (config/kafka.yaml) against an
@@ -104,18 +103,12 @@ func runDemo(ctx context.Context, dir string, timeout time.Duration, logLevel st
 	return nil
 }
 
-// demoEnvironment writes the files the pipeline reads (the simulator's CA,
-// the Bloblang mappings) and returns the variables config/kafka.yaml takes.
+// demoEnvironment writes the simulator's CA, which the pipeline must trust,
+// and returns the variables config/kafka.yaml takes.
 func demoEnvironment(dir string, sim *o365sim.Server, brokers []string, logLevel string) (map[string]string, error) {
 	caFile := filepath.Join(dir, "simulator-ca.pem")
 	if err := writePrivateFile(caFile, sim.CACertPEM()); err != nil {
 		return nil, err
-	}
-	mappings := filepath.Join(dir, "resources")
-	for name, body := range map[string]string{"normalize.blobl": resources.NormalizeMapping, "redact_dlp.blobl": resources.RedactDLPMapping} {
-		if err := writePrivateFile(filepath.Join(mappings, name), []byte(body)); err != nil {
-			return nil, err
-		}
 	}
 	return map[string]string{
 		"O365_TENANT_ID":         sim.TenantID(),
@@ -127,7 +120,6 @@ func demoEnvironment(dir string, sim *o365sim.Server, brokers []string, logLevel
 		"O365_CA_FILE":           caFile,
 		"O365_POLL_INTERVAL":     "2s",
 		"O365_STATE_DIR":         filepath.Join(dir, "state"),
-		"O365_RESOURCES_DIR":     mappings,
 		"O365_LOG_LEVEL":         logLevel,
 		"O365_HTTP_ADDRESS":      "127.0.0.1:0",
 		"KAFKA_BROKERS":          strings.Join(brokers, ","),

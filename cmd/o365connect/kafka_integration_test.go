@@ -66,7 +66,6 @@ func startKafkaPipeline(t *testing.T, sim *o365sim.Server, stateDir, prefix stri
 		"O365_MAX_REQUESTS_PER_MINUTE": "60000",
 		"O365_BACKFILL":                "72h",
 		"O365_STATE_DIR":               stateDir,
-		"O365_RESOURCES_DIR":           filepath.Join(repoRoot, "resources"),
 		"O365_HTTP_ADDRESS":            "127.0.0.1:0",
 		"O365_LOG_LEVEL":               "INFO",
 		"KAFKA_BROKERS":                kafkaEnv(t, "O365_KAFKA_BROKERS"),
