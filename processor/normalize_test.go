@@ -187,10 +187,7 @@ func TestNormalizeConfig(t *testing.T) {
 // simulatedRecords returns at least n raw records from the simulator, across content types.
 func simulatedRecords(t testing.TB, n int) [][]byte {
 	t.Helper()
-	sim, err := o365sim.New(o365sim.Config{Seed: 1, History: 6 * time.Hour, SubscribedAtStart: o365sim.ContentTypes})
-	require.NoError(t, err)
-	require.NoError(t, sim.Start("127.0.0.1:0"))
-	t.Cleanup(func() { _ = sim.Close() })
+	sim := startSimulator(t, o365sim.Config{Seed: 1, History: 6 * time.Hour})
 	var out [][]byte
 	perType := n/len(o365sim.ContentTypes) + 1
 	for _, ct := range o365sim.ContentTypes {
@@ -199,25 +196,43 @@ func simulatedRecords(t testing.TB, n int) [][]byte {
 			if got >= perType {
 				break
 			}
-			req, err := http.NewRequest(http.MethodGet, blob.ContentURI, nil)
-			require.NoError(t, err)
-			req.Header.Set("Authorization", "Bearer "+sim.AccessToken())
-			res, err := sim.HTTPClient().Do(req)
-			require.NoError(t, err)
-			dec := o365api.NewRecordDecoder(res.Body)
-			for {
-				rec, err := dec.Next()
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				require.NoError(t, err)
-				out = append(out, rec.Raw)
-				got++
-			}
-			res.Body.Close()
+			recs := blobRecords(t, sim, blob.ContentURI)
+			out = append(out, recs...)
+			got += len(recs)
 		}
 	}
 	return out
+}
+
+func startSimulator(t testing.TB, cfg o365sim.Config) *o365sim.Server {
+	t.Helper()
+	cfg.SubscribedAtStart = o365sim.ContentTypes
+	sim, err := o365sim.New(cfg)
+	require.NoError(t, err)
+	require.NoError(t, sim.Start("127.0.0.1:0"))
+	t.Cleanup(func() { _ = sim.Close() })
+	return sim
+}
+
+// blobRecords fetches one simulated blob and returns its raw records.
+func blobRecords(t testing.TB, sim *o365sim.Server, contentURI string) [][]byte {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, contentURI, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+sim.AccessToken())
+	res, err := sim.HTTPClient().Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	var out [][]byte
+	dec := o365api.NewRecordDecoder(res.Body)
+	for {
+		rec, err := dec.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		require.NoError(t, err)
+		out = append(out, rec.Raw)
+	}
 }
 
 // BenchmarkNormalizeProcessor runs the processor on the records BenchmarkNormalize in resources

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -17,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
-	"github.com/o365connect/o365connect/input/o365api"
 	"github.com/o365connect/o365connect/input/o365sim"
 	"github.com/o365connect/o365connect/resources"
 )
@@ -295,30 +292,13 @@ func TestRedactDLPConfig(t *testing.T) {
 // simulatedDLPRecords returns at least n raw DLP.All records from the simulator.
 func simulatedDLPRecords(t testing.TB, n int) [][]byte {
 	t.Helper()
-	sim, err := o365sim.New(o365sim.Config{Seed: 2, History: 48 * time.Hour, SubscribedAtStart: o365sim.ContentTypes})
-	require.NoError(t, err)
-	require.NoError(t, sim.Start("127.0.0.1:0"))
-	t.Cleanup(func() { _ = sim.Close() })
+	sim := startSimulator(t, o365sim.Config{Seed: 2, History: 48 * time.Hour})
 	var out [][]byte
 	for _, blob := range sim.Blobs(o365sim.ContentTypeDLP) {
 		if len(out) >= n {
 			break
 		}
-		req, err := http.NewRequest(http.MethodGet, blob.ContentURI, nil)
-		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer "+sim.AccessToken())
-		res, err := sim.HTTPClient().Do(req)
-		require.NoError(t, err)
-		dec := o365api.NewRecordDecoder(res.Body)
-		for {
-			rec, err := dec.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			require.NoError(t, err)
-			out = append(out, rec.Raw)
-		}
-		res.Body.Close()
+		out = append(out, blobRecords(t, sim, blob.ContentURI)...)
 	}
 	return out
 }
