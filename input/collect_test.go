@@ -2,11 +2,13 @@ package input
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -241,7 +243,7 @@ func TestCollectRestartResumesWithoutLossOrRepeat(t *testing.T) {
 	assert.Equal(t, len(want), total, "a graceful stop persists every ack: nothing re-emitted")
 }
 
-func TestCollectNackedBatchesAreRedeliveredAndNeverCheckpointed(t *testing.T) {
+func TestCollectNackedBatchesAreRedelivered(t *testing.T) {
 	sim := simTenant(t, o365sim.Config{Seed: 10, History: 3 * time.Hour})
 	want := sim.ExpectedRecords()
 	got := newReceived()
@@ -250,6 +252,46 @@ func TestCollectNackedBatchesAreRedeliveredAndNeverCheckpointed(t *testing.T) {
 	unique, total := got.counts()
 	assert.Equal(t, len(want), unique)
 	assert.Equal(t, len(want), total)
+}
+
+func TestCollectNacksNeverReachTheCheckpoint(t *testing.T) {
+	sim := simTenant(t, o365sim.Config{Seed: 12, History: 3 * time.Hour})
+	want := sim.ExpectedRecords()
+	stateDir := t.TempDir()
+	got := newReceived()
+	var accepting atomic.Bool
+	var nacks atomic.Int64
+	startPipeline(t, sim, stateDir, "auto_replay_nacks: false\n", func(_ context.Context, b service.MessageBatch) error {
+		if !accepting.Load() {
+			nacks.Add(1)
+			return errors.New("downstream refused the batch")
+		}
+		got.add(b)
+		return nil
+	})
+	waitFor(t, "batches refused downstream", 30*time.Second, func() bool { return nacks.Load() >= 20 })
+	time.Sleep(1500 * time.Millisecond) // polls and listing windows get checkpointed meanwhile
+
+	files, err := os.ReadDir(stateDir)
+	require.NoError(t, err)
+	written := 0
+	for _, f := range files {
+		raw, err := os.ReadFile(filepath.Join(stateDir, f.Name()))
+		require.NoError(t, err)
+		var cp contentCheckpoint
+		if json.Unmarshal(raw, &cp) != nil || cp.Version != checkpointVersion {
+			continue // a temp file of the cache, not a checkpoint
+		}
+		written++
+		assert.Empty(t, cp.Delivered, "%s records a blob as delivered while every batch was nacked", f.Name())
+		for _, p := range cp.Pending {
+			assert.Zero(t, p.AckedRecords, "%s records acknowledged records of %s", f.Name(), p.ContentID)
+		}
+	}
+	require.Positive(t, written, "checkpoints were written (listing progress), so their content was checked")
+
+	accepting.Store(true)
+	waitFor(t, "every record once downstream accepts", time.Minute, func() bool { u, _ := got.counts(); return u >= len(want) })
 }
 
 // refuseEachOnce returns a consumer that nacks the first batch it sees for

@@ -82,16 +82,6 @@ func TestCursorUnackedWorkSurvivesRestart(t *testing.T) {
 	assert.Equal(t, cursorEpoch, restarted.listFrom(time.Time{}), "re-lists the look-back before listed_through")
 }
 
-func TestCursorNackLeavesNothingAcknowledged(t *testing.T) {
-	cur := newContentCursor(o365api.ContentTypeExchange, time.Hour)
-	require.True(t, cur.admit(blobItem("b1", cursorEpoch)))
-	require.False(t, cur.finishFetch("b1", 10))
-	// A nack is simply the absence of an ack for that range: state is unchanged.
-	snap := cur.snapshot()
-	require.Len(t, snap.Pending, 1)
-	assert.Equal(t, 0, snap.Pending[0].AckedRecords)
-}
-
 func TestCursorForgetsDeliveredBeyondLookback(t *testing.T) {
 	cur := newContentCursor(o365api.ContentTypeExchange, time.Hour)
 	old := blobItem("old", cursorEpoch)

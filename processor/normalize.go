@@ -386,9 +386,7 @@ func jsonString(raw []byte) (string, bool) {
 
 // isPlainInt reports whether s is an optional '-' followed by digits only.
 func isPlainInt(s string) bool {
-	if strings.HasPrefix(s, "-") {
-		s = s[1:]
-	}
+	s = strings.TrimPrefix(s, "-")
 	if s == "" {
 		return false
 	}

@@ -103,7 +103,9 @@ func (d *RecordDecoder) next() (Record, error) {
 			return Record{}, d.finish()
 		case ',':
 			d.pos++
-			if c, err = d.peekNonSpace(); err != nil {
+			// Only to report a body that ends after the comma; element()
+			// reads the next value itself.
+			if _, err = d.peekNonSpace(); err != nil {
 				return Record{}, d.recordError(err)
 			}
 		default:

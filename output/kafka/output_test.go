@@ -240,13 +240,14 @@ func TestWriteBatchRecordTooLarge(t *testing.T) {
 	out := connectedOutput(t, fmt.Sprintf("seed_brokers: %s\ntopic: big\nmax_message_bytes: 1KiB\n", quoteList(brokers)))
 
 	batch := service.MessageBatch{testMessage("small"), testMessage(strings.Repeat("x", 2000))}
+	indexer := batch.Index()
 	err := out.WriteBatch(t.Context(), batch)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "record for topic big is 2000 bytes, larger than max_message_bytes 1024")
 	var bErr *service.BatchError
 	require.ErrorAs(t, err, &bErr)
 	assert.Equal(t, 1, bErr.IndexedErrors(), "only the large message fails")
-	bErr.WalkMessages(func(i int, _ *service.Message, err error) bool {
+	bErr.WalkMessagesIndexedBy(indexer, func(i int, _ *service.Message, err error) bool {
 		assert.Equal(t, i == 1, err != nil, "message %d", i)
 		return true
 	})
